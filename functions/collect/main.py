@@ -1,0 +1,11 @@
+"""collect (HTTP): tracker and analytics-SDK calls in, validated and enriched events out to Pub/Sub."""
+
+import flask
+import functions_framework
+
+from shared.collect import http
+
+
+@functions_framework.http
+def collect(request: flask.Request) -> flask.Response:
+    return http.handle(request)

@@ -1,0 +1,1 @@
+"""The Pulumi program (see its own issue); a stub that imports until then."""

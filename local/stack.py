@@ -1,0 +1,280 @@
+"""The local stack: Google's Pub/Sub emulator, the functions on functions-framework, push subscriptions
+between them as Eventarc would, and the DuckDB warehouse. Every process it starts, it stops; stopping
+drains: everything the collector accepted is in the warehouse before the stack exits."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from google.api_core import exceptions as api_exceptions
+from google.cloud import pubsub_v1
+from pydantic import Field
+
+from local.processes import ChildProcess, free_port
+from shared.settings import PlatformSettings
+from shared.warehouse import WarehouseUnavailable
+from shared.warehouse.duckdb import DuckDBWarehouse
+
+log = logging.getLogger("cdp.stack")
+REPO = Path(__file__).resolve().parent.parent
+
+
+class StackSettings(PlatformSettings):
+    """The local stack's settings (environment, prefix CDP_); a port of 0 picks a free one."""
+
+    collect_port: int = Field(8080, description="collect function (tracker, tracking API)")
+    load_port: int = Field(0, description="load function (receives Pub/Sub pushes)")
+    pubsub_port: int = Field(0, description="Pub/Sub emulator")
+    pubsub_emulator: Path | None = Field(None, description="the emulator's start script; found from gcloud if unset")
+    function_threads: int = Field(8, description="threads per function server (gunicorn gthread)")
+
+
+class EmulatorMissing(RuntimeError):
+    pass
+
+
+def find_emulator(explicit: Path | None) -> list[str]:
+    """The command that starts the Pub/Sub emulator, or an error that says how to install it."""
+    if explicit:
+        return [str(explicit)]
+    gcloud = shutil.which("gcloud")
+    if gcloud:
+        sdk = Path(os.path.realpath(gcloud)).parent.parent
+        script = sdk / "platform" / "pubsub-emulator" / "bin" / "cloud-pubsub-emulator"
+        if script.is_file():
+            return [str(script)]
+        return [gcloud, "beta", "emulators", "pubsub", "start"]
+    raise EmulatorMissing(
+        "the Pub/Sub emulator was not found. Install the Google Cloud CLI with its emulator "
+        "(`apt-get install google-cloud-cli google-cloud-cli-pubsub-emulator`, or "
+        "`gcloud components install pubsub-emulator beta`) and Java 17+, or set CDP_PUBSUB_EMULATOR "
+        "to the emulator's cloud-pubsub-emulator script."
+    )
+
+
+class LocalStack:
+    FUNCTIONS = ("load", "collect")  # started in this order, stopped in the reverse
+
+    def __init__(self, settings: StackSettings | None = None) -> None:
+        self.settings = settings or StackSettings()
+        s = self.settings
+        self.state_dir = s.state_dir.resolve()
+        self.ports = {
+            "pubsub": s.pubsub_port or free_port(),
+            "load": s.load_port or free_port(),
+            "collect": s.collect_port or free_port(),
+        }
+        self.processes: dict[str, ChildProcess] = {}
+        self.audit_subscription = f"{s.collected_topic}-audit"
+        self._published: set[str] = set()
+        self._audit_thread: threading.Thread | None = None
+        self._stop_audit = threading.Event()
+
+    # -- addresses --------------------------------------------------------------------------
+    @property
+    def pubsub_host(self) -> str:
+        return f"127.0.0.1:{self.ports['pubsub']}"
+
+    def url(self, function: str) -> str:
+        return f"http://127.0.0.1:{self.ports[function]}"
+
+    @property
+    def collect_url(self) -> str:
+        return self.url("collect")
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.settings.duckdb_file.resolve()
+
+    def function_env(self) -> dict[str, str]:
+        s = self.settings
+        return {
+            **os.environ,
+            "PYTHONPATH": str(REPO),
+            "PUBSUB_EMULATOR_HOST": self.pubsub_host,
+            "CDP_PROJECT": s.project,
+            "CDP_WAREHOUSE": "duckdb",
+            "CDP_STATE_DIR": str(self.state_dir),
+            "CDP_DUCKDB_PATH": str(self.warehouse_path),
+            "CDP_COLLECTED_TOPIC": s.collected_topic,
+            "CDP_WRITE_KEYS": s.write_keys,
+            "THREADS": str(s.function_threads),
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    # -- start / stop -----------------------------------------------------------------------
+    def start(self) -> LocalStack:
+        try:
+            self._start_emulator()
+            self._create_topology()
+            with DuckDBWarehouse(self.warehouse_path) as warehouse:
+                warehouse.ensure_schema()
+            for name in self.FUNCTIONS:
+                self._start_function(name)
+            self._start_audit()
+        except BaseException:
+            self.stop(drain=False)
+            raise
+        log.info(
+            "local stack up: collect %s, Pub/Sub emulator %s, warehouse %s",
+            self.collect_url,
+            self.pubsub_host,
+            self.warehouse_path,
+        )
+        return self
+
+    def _start_emulator(self) -> None:
+        command = find_emulator(self.settings.pubsub_emulator)
+        data_dir = self.state_dir / "pubsub"
+        if command[-1] == "start":  # through gcloud
+            argv = [
+                *command,
+                f"--host-port=127.0.0.1:{self.ports['pubsub']}",
+                f"--data-dir={data_dir}",
+                f"--project={self.settings.project}",
+            ]
+        else:
+            argv = [*command, "--host=127.0.0.1", f"--port={self.ports['pubsub']}"]
+        emulator = ChildProcess(
+            "pubsub-emulator", argv, env=dict(os.environ), log_dir=self.state_dir / "logs", port=self.ports["pubsub"]
+        )
+        self.processes["pubsub"] = emulator
+        emulator.start(ready_timeout=60)
+
+    def _pubsub_clients(self) -> tuple[pubsub_v1.PublisherClient, pubsub_v1.SubscriberClient]:
+        os.environ["PUBSUB_EMULATOR_HOST"] = self.pubsub_host
+        return pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+
+    def _create_topology(self) -> None:
+        """The topic and subscriptions the Pulumi program creates in the cloud."""
+        s = self.settings
+        publisher, subscriber = self._pubsub_clients()
+        topic = publisher.topic_path(s.project, s.collected_topic)
+        _create(lambda: publisher.create_topic(name=topic))
+        push = pubsub_v1.types.PushConfig(push_endpoint=f"{self.url('load')}/")
+        _create(
+            lambda: subscriber.create_subscription(
+                request={
+                    "name": subscriber.subscription_path(s.project, f"{s.collected_topic}-load"),
+                    "topic": topic,
+                    "push_config": push,
+                    "ack_deadline_seconds": 60,
+                }
+            )
+        )
+        # A pull subscription the stack reads to know every message published, so that drain can wait for each.
+        _create(
+            lambda: subscriber.create_subscription(
+                request={
+                    "name": subscriber.subscription_path(s.project, self.audit_subscription),
+                    "topic": topic,
+                }
+            )
+        )
+        subscriber.close()
+
+    def _start_function(self, name: str) -> None:
+        argv = [
+            sys.executable,
+            "-m",
+            "functions_framework",
+            f"--target={name}",
+            f"--source={REPO / 'functions' / name / 'main.py'}",
+            "--host=127.0.0.1",
+            f"--port={self.ports[name]}",
+        ]
+        child = ChildProcess(
+            name, argv, env=self.function_env(), log_dir=self.state_dir / "logs", port=self.ports[name], cwd=REPO
+        )
+        self.processes[name] = child
+        child.start()
+
+    # -- drain ------------------------------------------------------------------------------
+    def _start_audit(self) -> None:
+        _, subscriber = self._pubsub_clients()
+        path = subscriber.subscription_path(self.settings.project, self.audit_subscription)
+
+        def pull_forever() -> None:
+            while not self._stop_audit.is_set():
+                self._pull_audit(subscriber, path)
+                self._stop_audit.wait(0.2)
+            subscriber.close()
+
+        self._audit_thread = threading.Thread(target=pull_forever, name="audit", daemon=True)
+        self._audit_thread.start()
+
+    def _pull_audit(self, subscriber: pubsub_v1.SubscriberClient, path: str) -> int:
+        got = 0
+        while True:
+            try:
+                response = subscriber.pull(request={"subscription": path, "max_messages": 1000}, timeout=5)
+            except api_exceptions.GoogleAPIError:
+                return got
+            if not response.received_messages:
+                return got
+            for received in response.received_messages:
+                self._published.add(received.message.message_id)
+            subscriber.acknowledge(
+                request={"subscription": path, "ack_ids": [m.ack_id for m in response.received_messages]}
+            )
+            got += len(response.received_messages)
+
+    def loaded_message_ids(self) -> set[str]:
+        with DuckDBWarehouse(self.warehouse_path, read_only=True, lock_wait_seconds=2) as warehouse:
+            return {r["message_id"] for r in warehouse.query("SELECT DISTINCT message_id FROM ops.load_batches")}
+
+    def drain(self, timeout: float = 120.0) -> dict[str, Any]:
+        """Wait until every message published so far has been loaded. Returns what was waited for."""
+        _, subscriber = self._pubsub_clients()
+        path = subscriber.subscription_path(self.settings.project, self.audit_subscription)
+        deadline = time.monotonic() + timeout
+        while True:
+            self._pull_audit(subscriber, path)
+            try:
+                missing = self._published - self.loaded_message_ids()
+            except WarehouseUnavailable:  # the loader is busy writing: look again
+                missing = self._published
+            if not missing:
+                subscriber.close()
+                return {"published": len(self._published), "missing": 0}
+            if time.monotonic() > deadline:
+                subscriber.close()
+                raise TimeoutError(
+                    f"{len(missing)} of {len(self._published)} messages not loaded after {timeout}s; "
+                    f"see {self.state_dir / 'logs' / 'load.log'}"
+                )
+            time.sleep(0.2)
+
+    def stop(self, drain: bool = True) -> None:
+        """Stop taking events, load what was accepted, then stop every process (the emulator last)."""
+        try:
+            if "collect" in self.processes:
+                self.processes.pop("collect").stop()
+            if drain and "load" in self.processes and "pubsub" in self.processes:
+                self.drain()
+        finally:
+            self._stop_audit.set()
+            if self._audit_thread is not None:
+                self._audit_thread.join(timeout=10)
+            for name in ("load", "pubsub"):
+                if name in self.processes:
+                    self.processes.pop(name).stop()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _create(call: Any) -> None:
+    with contextlib.suppress(api_exceptions.AlreadyExists):
+        call()

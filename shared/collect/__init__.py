@@ -1,0 +1,1 @@
+"""Stage 1, collection: tracking calls in, validated and enriched rows out, ready to publish."""

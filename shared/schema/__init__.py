@@ -1,0 +1,76 @@
+"""The table schemas, read from raw.json: one source for the loader, both warehouses and the Pulumi program."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel
+
+SCHEMA_FILE = Path(__file__).with_name("raw.json")
+RAW_TABLES = ("user", "page", "land", "conv", "event")
+
+BigQueryType = Literal["STRING", "INT64", "FLOAT64", "BOOL", "TIMESTAMP"]
+
+
+class Column(BaseModel):
+    name: str
+    type: BigQueryType
+    mode: Literal["REQUIRED", "NULLABLE"] = "NULLABLE"
+    description: str = ""
+
+    @property
+    def required(self) -> bool:
+        return self.mode == "REQUIRED"
+
+
+class TableSpec(BaseModel):
+    name: str
+    dataset: str
+    description: str = ""
+    partition_field: str
+    clustering: list[str]
+    columns: list[Column]
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.dataset}.{self.name}"
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def bigquery_ddl(self) -> str:
+        """GoogleSQL DDL of the columns (partitioning is set through the API, see adapters)."""
+        cols = ",\n  ".join(f"`{c.name}` {c.type}{' NOT NULL' if c.required else ''}" for c in self.columns)
+        return f"CREATE TABLE IF NOT EXISTS {self.dataset}.`{self.name}` (\n  {cols}\n)"
+
+
+@lru_cache(maxsize=1)
+def all_tables() -> dict[str, TableSpec]:
+    """Every table by its qualified name (raw.page, ops.rejected, ...)."""
+    doc = json.loads(SCHEMA_FILE.read_text())
+    common = [Column(**c) for c in doc["common_columns"]]
+    specs: dict[str, TableSpec] = {}
+    for name, body in doc["tables"].items():
+        own = [Column(**c) for c in body.pop("columns")]
+        spec = TableSpec(name=name, columns=common + own, **body)
+        specs[spec.qualified_name] = spec
+    for name, body in doc["ops_tables"].items():
+        cols = [Column(**c) for c in body.pop("columns")]
+        spec = TableSpec(name=name, columns=cols, **body)
+        specs[spec.qualified_name] = spec
+    return specs
+
+
+def table(qualified_name: str) -> TableSpec:
+    try:
+        return all_tables()[qualified_name]
+    except KeyError:
+        raise KeyError(f"no table {qualified_name!r} in {SCHEMA_FILE.name}") from None
+
+
+def datasets() -> list[str]:
+    return sorted({spec.dataset for spec in all_tables().values()})

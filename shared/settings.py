@@ -1,0 +1,54 @@
+"""Settings read from the environment, the same names in the cloud and on the local stack."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class PlatformSettings(BaseSettings):
+    """Everything a function needs to find its neighbours. Prefix: CDP_."""
+
+    model_config = SettingsConfigDict(env_prefix="CDP_", extra="ignore")
+
+    project: str = Field("cdp-local", description="GCP project id (the emulator accepts any)")
+    warehouse: Literal["duckdb", "bigquery"] = "duckdb"
+    state_dir: Path = Field(Path(".cdp"), description="local state: DuckDB file, logs, simulator truth")
+    duckdb_path: Path | None = Field(None, description="DuckDB file; default <state_dir>/warehouse.duckdb")
+    duckdb_release_after_idle: float | None = Field(
+        0.3, description="seconds without use after which the loader lets go of the DuckDB file (one writer at a time)"
+    )
+    bigquery_location: str = "asia-northeast3"
+    maximum_bytes_billed: int = Field(50 * 1024**3, description="cap on every BigQuery query job")
+    collected_topic: str = "collected"
+    write_keys: str = Field(
+        "demo-shop=wk_demo_shop",
+        description="site_id=write_key pairs, comma separated; the write key is the tracker's site key",
+    )
+
+    @field_validator("write_keys")
+    @classmethod
+    def _write_keys_parse(cls, value: str) -> str:
+        for pair in filter(None, (p.strip() for p in value.split(","))):
+            site, sep, key = pair.partition("=")
+            if not sep or not site.strip() or not key.strip():
+                raise ValueError(f"CDP_WRITE_KEYS entry {pair!r} is not site_id=write_key")
+        return value
+
+    @property
+    def sites_by_write_key(self) -> dict[str, str]:
+        pairs = (p.strip().partition("=") for p in self.write_keys.split(",") if p.strip())
+        return {key.strip(): site.strip() for site, _, key in pairs}
+
+    @property
+    def duckdb_file(self) -> Path:
+        return self.duckdb_path or self.state_dir / "warehouse.duckdb"
+
+
+@lru_cache(maxsize=1)
+def platform_settings() -> PlatformSettings:
+    return PlatformSettings()

@@ -1,0 +1,126 @@
+"""What every warehouse adapter offers. SQL is GoogleSQL, kept in shared/sql/*.sql."""
+
+from __future__ import annotations
+
+import abc
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from shared.schema import TableSpec
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+
+
+class WarehouseUnavailable(Exception):
+    """Transient: the warehouse could not be reached or is busy; the caller should retry."""
+
+
+class BadRows(Exception):
+    """Permanent: some rows do not fit their table. `bad` maps row index to the reason."""
+
+    def __init__(self, table: str, bad: dict[int, str]) -> None:
+        self.table = table
+        self.bad = bad
+        super().__init__(f"{len(bad)} row(s) do not fit {table}: {next(iter(bad.values()), '')}")
+
+
+class LoadBatch(BaseModel):
+    """One Pub/Sub message's worth of rows, written together with its ledger entry."""
+
+    message_id: str
+    published_at: datetime | None = None
+    site_id: str | None = None
+    rows: dict[str, list[dict[str, Any]]] = Field(default_factory=dict, description="qualified table -> rows")
+
+    @property
+    def row_count(self) -> int:
+        return sum(len(r) for t, r in self.rows.items() if t != "ops.rejected")
+
+    @property
+    def rejected_count(self) -> int:
+        return len(self.rows.get("ops.rejected", []))
+
+
+def _fits(type_name: str, value: Any) -> bool:
+    if type_name == "STRING":
+        return isinstance(value, str)
+    if type_name == "INT64":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if type_name == "FLOAT64":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if type_name == "BOOL":
+        return isinstance(value, bool)
+    if type_name == "TIMESTAMP":
+        try:
+            return isinstance(value, str) and datetime.fromisoformat(value).tzinfo is not None
+        except ValueError:
+            return False
+    return False
+
+
+def row_problem(spec: TableSpec, row: Any) -> str | None:
+    """Why a row does not fit its table (missing required value, unknown column, wrong type), or None."""
+    if not isinstance(row, dict):
+        return f"a {spec.qualified_name} row must be an object, got {type(row).__name__}"
+    unknown = set(row) - set(spec.column_names)
+    if unknown:
+        return f"{spec.qualified_name} has no column(s) {sorted(unknown)}"
+    for column in spec.columns:
+        value = row.get(column.name)
+        if value is None:
+            if column.required:
+                return f"{spec.qualified_name}.{column.name} is required"
+        elif not _fits(column.type, value):
+            return f"{spec.qualified_name}.{column.name}: {value!r} is not a {column.type}"
+    return None
+
+
+def bad_rows(spec: TableSpec, rows: list[Any]) -> BadRows | None:
+    bad = {i: p for i, row in enumerate(rows) if (p := row_problem(spec, row))}
+    return BadRows(spec.qualified_name, bad) if bad else None
+
+
+@cache
+def load_sql(name: str) -> str:
+    """The GoogleSQL text of shared/sql/<name>.sql."""
+    path = SQL_DIR / f"{name}.sql"
+    if not path.is_file():
+        raise FileNotFoundError(f"no SQL file {path}")
+    return path.read_text()
+
+
+class Warehouse(abc.ABC):
+    """Tables are named dataset.table (raw.page, ops.rejected); SQL is GoogleSQL with @named parameters."""
+
+    @abc.abstractmethod
+    def ensure_schema(self) -> None:
+        """Create the datasets, tables and views of shared/schema if they are missing."""
+
+    @abc.abstractmethod
+    def insert_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
+        """Append rows (timestamps as ISO-8601 text). Raises BadRows or WarehouseUnavailable."""
+
+    @abc.abstractmethod
+    def write_batch(self, batch: LoadBatch) -> bool:
+        """Write a message's rows and its ledger entry; False when the message was already written.
+        Raises BadRows (nothing written) when rows do not fit, WarehouseUnavailable when it should be retried."""
+
+    @abc.abstractmethod
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Run one GoogleSQL statement and return its rows as dicts."""
+
+    def query_file(self, name: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        return self.query(load_sql(name), params)
+
+    def close(self) -> None:  # noqa: B027 - adapters without resources need nothing here
+        """Release connections."""
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

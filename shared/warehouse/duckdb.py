@@ -1,0 +1,200 @@
+"""The embedded warehouse: a DuckDB file in the state folder, fed the same GoogleSQL through sqlglot."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from shared.schema import RAW_TABLES, TableSpec, all_tables, datasets, table
+from shared.warehouse.base import BadRows, LoadBatch, Warehouse, WarehouseUnavailable, bad_rows, load_sql
+from shared.warehouse.sqlglot_dialect import to_duckdb
+
+_ARROW_TYPES: dict[str, pa.DataType] = {
+    "STRING": pa.string(),
+    "INT64": pa.int64(),
+    "FLOAT64": pa.float64(),
+    "BOOL": pa.bool_(),
+    "TIMESTAMP": pa.string(),  # ISO-8601 text in the message; cast below
+}
+_TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+
+def _is_lock_conflict(exc: BaseException) -> bool:
+    return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
+
+
+def _arrow_schema(spec: TableSpec) -> pa.Schema:
+    return pa.schema([pa.field(c.name, _ARROW_TYPES[c.type]) for c in spec.columns])
+
+
+class DuckDBWarehouse(Warehouse):
+    """One DuckDB file. DuckDB allows one writing process, so the file is held only while in use:
+    a reader (the CLI) or the loader waits briefly for the other instead of failing."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        read_only: bool = False,
+        lock_wait_seconds: float = 20.0,
+        release_after_idle: float | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.read_only = read_only
+        self._lock = threading.RLock()
+        self._connection: duckdb.DuckDBPyConnection | None = None
+        self._wait = lock_wait_seconds
+        self._idle = release_after_idle
+        self._last_use = 0.0
+        self._releaser: threading.Thread | None = None
+
+    # -- connection -------------------------------------------------------------------------
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        if self._connection is None:
+            if not self.read_only:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            elif not self.path.exists():
+                raise FileNotFoundError(f"no warehouse at {self.path}: run the stack (or `cdp demo`) first")
+
+            @retry(
+                retry=retry_if_exception_type(duckdb.IOException),
+                stop=stop_after_delay(self._wait),
+                wait=wait_exponential(multiplier=0.02, max=0.5),
+                reraise=True,
+            )
+            def open_file() -> duckdb.DuckDBPyConnection:
+                return duckdb.connect(str(self.path), read_only=self.read_only)
+
+            try:
+                self._connection = open_file()
+            except duckdb.IOException as exc:
+                if _is_lock_conflict(exc):
+                    raise WarehouseUnavailable(f"{self.path} is held by another process: {exc}") from exc
+                raise
+            self._connection.execute("SET TimeZone = 'UTC'")
+        self._used()
+        return self._connection
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+    def _used(self) -> None:
+        """With release_after_idle, the file is let go once nothing used it for that long, so that
+        another process (the CLI, the stack's drain) can open it between bursts of loading."""
+        self._last_use = time.monotonic()
+        if self._idle is None or (self._releaser is not None and self._releaser.is_alive()):
+            return
+
+        def release_when_idle() -> None:
+            assert self._idle is not None
+            while True:
+                time.sleep(self._idle)
+                with self._lock:
+                    if self._connection is None:
+                        return
+                    if time.monotonic() - self._last_use >= self._idle:
+                        self.close()
+                        return
+
+        self._releaser = threading.Thread(target=release_when_idle, name="duckdb-release", daemon=True)
+        self._releaser.start()
+
+    # -- schema -----------------------------------------------------------------------------
+    def ensure_schema(self) -> None:
+        with self._lock:
+            con = self._connect()
+            for dataset in datasets():
+                con.execute(f"CREATE SCHEMA IF NOT EXISTS {dataset}")
+            for spec in all_tables().values():
+                for statement in to_duckdb(spec.bigquery_ddl()):
+                    con.execute(statement)
+            view_sql = load_sql("views/raw_unique")
+            for name in RAW_TABLES:
+                for statement in to_duckdb(view_sql.replace("{table}", name)):
+                    con.execute(statement)
+
+    # -- writes -----------------------------------------------------------------------------
+    def _arrow_table(self, spec: TableSpec, rows: list[dict[str, Any]]) -> pa.Table:
+        """Rows as an Arrow table of the spec's types; BadRows names every row that does not fit."""
+        try:
+            if set().union(*rows) - set(spec.column_names):
+                raise ValueError("unknown column")
+            raw = pa.Table.from_pylist(rows, schema=_arrow_schema(spec))
+            if any(raw.column(c.name).null_count for c in spec.columns if c.required):
+                raise ValueError("missing required value")
+            columns = [
+                raw.column(c.name).cast(_TIMESTAMP) if c.type == "TIMESTAMP" else raw.column(c.name)
+                for c in spec.columns
+            ]
+            return pa.Table.from_arrays(columns, names=spec.column_names)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
+            raise bad_rows(spec, rows) or BadRows(spec.qualified_name, {0: f"rows do not convert: {exc}"}) from None
+
+    def _insert(self, con: duckdb.DuckDBPyConnection, spec: TableSpec, rows: list[dict[str, Any]]) -> None:
+        arrow_rows = self._arrow_table(spec, rows)  # noqa: F841 - read by DuckDB's replacement scan
+        con.execute(f'INSERT INTO {spec.dataset}."{spec.name}" BY NAME SELECT * FROM arrow_rows')
+
+    def insert_rows(self, table_name: str, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        spec = table(table_name)
+        with self._lock:
+            con = self._connect()
+            self._insert(con, spec, rows)
+
+    def write_batch(self, batch: LoadBatch) -> bool:
+        specs = {name: table(name) for name in batch.rows}
+        with self._lock:
+            con = self._connect()
+            seen = con.execute(
+                "SELECT 1 FROM ops.load_batches WHERE message_id = $1 LIMIT 1", [batch.message_id]
+            ).fetchone()
+            if seen:
+                return False
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for name, rows in batch.rows.items():
+                    if rows:
+                        self._insert(con, specs[name], rows)
+                self._insert(con, table("ops.load_batches"), [_ledger_row(batch)])
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            return True
+
+    # -- reads ------------------------------------------------------------------------------
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        statements = to_duckdb(sql)
+        with self._lock:
+            con = self._connect()
+            cursor = con
+            for statement in statements:
+                used = {k: v for k, v in (params or {}).items() if f"${k}" in statement}
+                cursor = con.execute(statement, used) if used else con.execute(statement)
+            if cursor.description is None:
+                return []
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _ledger_row(batch: LoadBatch) -> dict[str, Any]:
+    from shared.timeutil import iso_now, to_iso
+
+    return {
+        "message_id": batch.message_id,
+        "loaded_at": iso_now(),
+        "published_at": to_iso(batch.published_at) if batch.published_at else None,
+        "site_id": batch.site_id,
+        "row_count": batch.row_count,
+        "rejected_count": batch.rejected_count,
+    }
