@@ -25,6 +25,7 @@ class PlatformSettings(BaseSettings):
     bigquery_location: str = "asia-northeast3"
     maximum_bytes_billed: int = Field(50 * 1024**3, description="cap on every BigQuery query job")
     collected_topic: str = "collected"
+    publish_timeout_seconds: float = Field(10.0, description="how long collect waits for Pub/Sub before answering 503")
     write_keys: str = Field(
         "demo-shop=wk_demo_shop",
         description="site_id=write_key pairs, comma separated; the write key is the tracker's site key",

@@ -35,7 +35,8 @@ CORS = {
 @lru_cache(maxsize=1)
 def default_service() -> CollectService:
     settings = platform_settings()
-    return CollectService(PubSubPublisher(settings.project, settings.collected_topic), settings.sites_by_write_key)
+    publisher = PubSubPublisher(settings.project, settings.collected_topic, timeout_seconds=settings.publish_timeout_seconds)
+    return CollectService(publisher, settings.sites_by_write_key)
 
 
 @lru_cache(maxsize=1)

@@ -25,8 +25,14 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 
+# Another process holds the file (IOException "Could not set lock"), or this process holds it with
+# another configuration (ConnectionException): both pass once the holder lets go.
+_HELD = (duckdb.IOException, duckdb.ConnectionException)
+
+
 def _is_lock_conflict(exc: BaseException) -> bool:
-    return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
+    return isinstance(exc, duckdb.ConnectionException) or (
+        isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower())
 
 
 def _arrow_schema(spec: TableSpec) -> pa.Schema:
@@ -63,7 +69,7 @@ class DuckDBWarehouse(Warehouse):
                 raise FileNotFoundError(f"no warehouse at {self.path}: run the stack (or `cdp demo`) first")
 
             @retry(
-                retry=retry_if_exception_type(duckdb.IOException),
+                retry=retry_if_exception_type(_HELD),
                 stop=stop_after_delay(self._wait),
                 wait=wait_exponential(multiplier=0.02, max=0.5),
                 reraise=True,
@@ -73,7 +79,7 @@ class DuckDBWarehouse(Warehouse):
 
             try:
                 self._connection = open_file()
-            except duckdb.IOException as exc:
+            except _HELD as exc:
                 if _is_lock_conflict(exc):
                     raise WarehouseUnavailable(f"{self.path} is held by another process: {exc}") from exc
                 raise

@@ -1,0 +1,236 @@
+"""`cdp`: the local platform from the command line: serve, demo, query the warehouse, see and replay rejections.
+
+Settings are environment variables (prefix CDP_), see `cdp --help` and the README."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import logging
+import shutil
+import signal
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from local.stack import LocalStack, StackSettings
+from shared.warehouse import open_warehouse
+from shared.warehouse.duckdb import DuckDBWarehouse
+
+EPOCH = "2000-01-01T00:00:00Z"
+
+
+def print_table(rows: list[dict[str, Any]], title: str | None = None) -> None:
+    if title:
+        print(f"\n{title}")
+    if not rows:
+        print("  (no rows)")
+        return
+    names = list(rows[0])
+    cells = [[_cell(r.get(n)) for n in names] for r in rows]
+    widths = [max(len(n), *(len(c[i]) for c in cells)) for i, n in enumerate(names)]
+    print("  " + "  ".join(n.ljust(w) for n, w in zip(names, widths, strict=True)))
+    print("  " + "  ".join("-" * w for w in widths))
+    for row in cells:
+        print("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    text = "" if value is None else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _warehouse(settings: StackSettings) -> Any:
+    if settings.warehouse == "duckdb":
+        return DuckDBWarehouse(settings.duckdb_file, read_only=True)
+    return open_warehouse(settings)
+
+
+# -- serve ----------------------------------------------------------------------------------
+def _until_signalled() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+
+
+def cmd_serve(settings: StackSettings, _: argparse.Namespace) -> int:
+    stack = LocalStack(settings).start()
+    try:
+        site, key = next(iter(settings.sites_by_write_key.items()))[::-1]
+        print(f"collect      {stack.collect_url}  (tracking API /v1/*, tracker {stack.collect_url}/tracker.js)")
+        print(f"pubsub       {stack.pubsub_host} (emulator)")
+        print(f"warehouse    {stack.warehouse_path}")
+        print(f"logs         {stack.state_dir / 'logs'}")
+        print(
+            f'snippet      <script async src="{stack.collect_url}/tracker.js" data-site-key="{key}"></script>  ({site})'
+        )
+        print("Ctrl-C stops taking events, loads everything accepted, then stops every process.")
+        _until_signalled()
+    finally:
+        print("draining ...", flush=True)
+        stack.stop()
+        print("stopped: everything accepted is in the warehouse.")
+    return 0
+
+
+# -- demo -----------------------------------------------------------------------------------
+def cmd_demo(settings: StackSettings, args: argparse.Namespace) -> int:
+    from local.sim import SimConfig, drive, simulate
+
+    # The demo owns a state folder of its own, new each run, so that its counts are its own.
+    demo_dir = settings.state_dir / "demo"
+    shutil.rmtree(demo_dir, ignore_errors=True)
+    settings = settings.model_copy(update={"state_dir": demo_dir, "duckdb_path": None})
+
+    write_key = next(iter(settings.sites_by_write_key))
+    shop = simulate(SimConfig(seed=args.seed, customers=args.customers, days=args.days, write_key=write_key))
+    truth_path = settings.state_dir / "sim_truth.json"
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    shop.truth.save(truth_path)
+    events = shop.expected.accepted_events
+    print(
+        f"simulated shop: seed {args.seed}, {args.customers} customers, {args.days} days, "
+        f"{len(shop.requests)} requests carrying {events} valid events (truth: {truth_path})"
+    )
+
+    stack = LocalStack(settings).start()
+    try:
+        print(f"local stack up: collect {stack.collect_url}, Pub/Sub emulator {stack.pubsub_host}")
+        report = drive(stack.collect_url, shop.requests, concurrency=args.concurrency)
+        print(
+            f"sent {report.sent} requests in {report.seconds:.1f}s; HTTP status: "
+            + ", ".join(f"{status}×{n}" for status, n in sorted(report.by_status.items()))
+        )
+    finally:
+        started = time.monotonic()
+        stack.stop()
+        print(f"drained and stopped in {time.monotonic() - started:.1f}s")
+
+    with DuckDBWarehouse(stack.warehouse_path, read_only=True) as warehouse:
+        counts = {r["table_name"]: r for r in warehouse.query_file("table_counts", {"since": EPOCH})}
+        loaded = [
+            {
+                "table": name,
+                "expected": shop.expected.unique[name],
+                "loaded (unique)": counts[name]["unique_events"],
+                "stored": counts[name]["stored"],
+                "ok": "yes" if counts[name]["unique_events"] == shop.expected.unique[name] else "NO",
+            }
+            for name in ("user", "page", "land", "conv", "event")
+        ]
+        print_table(
+            loaded, "collected and loaded, per raw table (stored includes SDK retries; later stages see unique)"
+        )
+        rejected = {r["reason_code"]: r for r in warehouse.query_file("rejected_by_reason", {"since": EPOCH})}
+        reasons = sorted(set(rejected) | set(shop.expected.rejected))
+        print_table(
+            [
+                {
+                    "stage": rejected[c]["stage"] if c in rejected else "",
+                    "reason": c,
+                    "expected": shop.expected.rejected.get(c, 0),
+                    "kept": rejected[c]["records"] if c in rejected else 0,
+                    "example": rejected[c]["example_reason"] if c in rejected else "",
+                }
+                for c in reasons
+            ],
+            "rejected, kept in ops.rejected with the reason",
+        )
+    ok = all(row["ok"] == "yes" for row in loaded) and all(
+        (rejected[c]["records"] if c in rejected else 0) == shop.expected.rejected.get(c, 0) for c in reasons
+    )
+    print("\nall counts match the simulator's ground truth" if ok else "\nCOUNTS DIFFER from the ground truth")
+    return 0 if ok else 1
+
+
+# -- warehouse ------------------------------------------------------------------------------
+def cmd_query(settings: StackSettings, args: argparse.Namespace) -> int:
+    sql = Path(args.sql[1:]).read_text() if args.sql.startswith("@") else args.sql
+    with _warehouse(settings) as warehouse:
+        print_table(warehouse.query(sql))
+    return 0
+
+
+def cmd_rejected(settings: StackSettings, args: argparse.Namespace) -> int:
+    since = (datetime.now(UTC) - timedelta(days=args.days)).isoformat()
+    with _warehouse(settings) as warehouse:
+        print_table(
+            warehouse.query_file("rejected_by_reason", {"since": since}), f"rejected in the last {args.days} days"
+        )
+    return 0
+
+
+def cmd_replay(settings: StackSettings, args: argparse.Namespace) -> int:
+    """Send collect-stage rejections again (after a fix: a write key added, a limit raised, a bug mended)."""
+    since = (datetime.now(UTC) - timedelta(days=args.days)).isoformat()
+    with _warehouse(settings) as warehouse:
+        records = warehouse.query_file("rejected_for_replay", {"since": since, "reason_code": args.reason or ""})
+    keys = {site: key for key, site in settings.sites_by_write_key.items()}
+    sent: dict[int, int] = {}
+    skipped = 0
+    for record in records:
+        key = args.write_key or keys.get(record["site_id"] or "")
+        if record["payload_truncated"] or not key or not record["endpoint"]:
+            skipped += 1
+            continue
+        path = f"/v1/{record['endpoint']}"
+        response = requests.post(
+            f"{args.collect_url}{path}",
+            data=record["payload"].encode(),
+            headers={
+                "Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode(),
+                "Content-Type": "application/json",
+            },
+            timeout=30,
+        )
+        sent[response.status_code] = sent.get(response.status_code, 0) + 1
+    print(
+        f"replayed {sum(sent.values())} of {len(records)} records ({skipped} skipped: truncated, or no write key); "
+        "status: " + (", ".join(f"{s}×{n}" for s, n in sorted(sent.items())) or "none")
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="cdp", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the local stack until Ctrl-C (drains on exit)")
+    demo = sub.add_parser("demo", help="run the synthetic shop through the local stack and report what landed")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--customers", type=int, default=300)
+    demo.add_argument("--days", type=int, default=60)
+    demo.add_argument("--concurrency", type=int, default=8)
+    query = sub.add_parser("query", help="run GoogleSQL against the warehouse (`@file.sql` reads a file)")
+    query.add_argument("sql")
+    rejected = sub.add_parser("rejected", help="rejected records by stage and reason")
+    rejected.add_argument("--days", type=int, default=30)
+    replay = sub.add_parser("replay", help="send collect-stage rejections to collect again")
+    replay.add_argument("--reason", help="only this reason_code")
+    replay.add_argument("--days", type=int, default=30)
+    replay.add_argument("--write-key", help="write key to use (default: the site's own from CDP_WRITE_KEYS)")
+    replay.add_argument("--collect-url", default="http://127.0.0.1:8080")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    settings = StackSettings()
+    commands = {
+        "serve": cmd_serve,
+        "demo": cmd_demo,
+        "query": cmd_query,
+        "rejected": cmd_rejected,
+        "replay": cmd_replay,
+    }
+    return commands[args.command](settings, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

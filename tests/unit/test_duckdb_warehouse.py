@@ -1,0 +1,71 @@
+"""The DuckDB adapter: schema, batches written once, bad rows named, GoogleSQL queries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shared.warehouse import BadRows, LoadBatch
+from shared.warehouse.duckdb import DuckDBWarehouse
+
+EPOCH = {"since": "2000-01-01T00:00:00Z"}
+
+
+def page_row(event_id: str, received: str = "2026-11-23T10:00:00Z") -> dict[str, object]:
+    return {"event_id": event_id, "site_id": "s", "call": "page", "event_time": "2026-11-23T09:59:59.5Z",
+            "received_at": received, "anonymous_id": "a", "raw": "{}"}
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> DuckDBWarehouse:
+    w = DuckDBWarehouse(tmp_path / "w.duckdb")
+    w.ensure_schema()
+    w.ensure_schema()  # idempotent
+    return w
+
+
+def test_a_batch_is_written_once_with_its_ledger_entry(warehouse: DuckDBWarehouse) -> None:
+    batch = LoadBatch(message_id="m1", rows={"raw.page": [page_row("e1"), page_row("e2")]})
+    assert warehouse.write_batch(batch) is True
+    assert warehouse.write_batch(batch) is False
+    assert warehouse.query("SELECT COUNT(*) AS n FROM raw.page") == [{"n": 2}]
+    ledger = warehouse.query("SELECT message_id, row_count, rejected_count FROM ops.load_batches")
+    assert ledger == [{"message_id": "m1", "row_count": 2, "rejected_count": 0}]
+
+
+def test_the_unique_view_keeps_the_first_received_copy(warehouse: DuckDBWarehouse) -> None:
+    warehouse.insert_rows("raw.page", [page_row("e1", "2026-11-23T10:00:05Z"), page_row("e1"), page_row("e2")])
+    counts = {r["table_name"]: r for r in warehouse.query_file("table_counts", EPOCH)}
+    assert (counts["page"]["stored"], counts["page"]["unique_events"]) == (3, 2)
+    first = warehouse.query("SELECT received_at FROM raw.page_unique WHERE event_id = @id", {"id": "e1"})
+    assert first[0]["received_at"].isoformat() == "2026-11-23T10:00:00+00:00"
+
+
+def test_bad_rows_are_named_and_nothing_is_written(warehouse: DuckDBWarehouse) -> None:
+    rows = [page_row("ok"), {**page_row("x"), "event_id": None}, {**page_row("y"), "event_time": "yesterday"},
+            {**page_row("z"), "colour": "red"}]
+    batch = LoadBatch(message_id="m2", rows={"raw.page": rows})
+    with pytest.raises(BadRows) as caught:
+        warehouse.write_batch(batch)
+    assert caught.value.table == "raw.page"
+    assert sorted(caught.value.bad) == [1, 2, 3]
+    assert "raw.page.event_id is required" in caught.value.bad[1]
+    assert "'yesterday' is not a TIMESTAMP" in caught.value.bad[2]
+    assert "no column(s) ['colour']" in caught.value.bad[3]
+    assert warehouse.query("SELECT COUNT(*) AS n FROM raw.page") == [{"n": 0}]
+    assert warehouse.query("SELECT COUNT(*) AS n FROM ops.load_batches") == [{"n": 0}]
+
+
+def test_a_reader_waits_for_the_writer_to_let_go(tmp_path: Path) -> None:
+    writer = DuckDBWarehouse(tmp_path / "w.duckdb", release_after_idle=0.05)
+    writer.ensure_schema()
+    writer.insert_rows("raw.page", [page_row("e1")])
+    with DuckDBWarehouse(tmp_path / "w.duckdb", read_only=True, lock_wait_seconds=5) as reader:
+        assert reader.query("SELECT COUNT(*) AS n FROM raw.page") == [{"n": 1}]
+    writer.close()
+
+
+def test_reading_a_missing_warehouse_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="run the stack"):
+        DuckDBWarehouse(tmp_path / "none.duckdb", read_only=True).query("SELECT 1")
