@@ -31,6 +31,7 @@ test: $(READY) browser
 	$(PY) -m pytest -q
 
 bench: $(READY)
+	@command -v wrk >/dev/null || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 	$(PY) -m bench.run
 
 clean:

@@ -14,8 +14,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import grpc
 from google.api_core import exceptions as api_exceptions
 from google.cloud import pubsub_v1
+from google.pubsub_v1.services.subscriber.transports.grpc import SubscriberGrpcTransport
 from pydantic import Field
 
 from local.processes import ChildProcess, free_port
@@ -77,6 +79,7 @@ class LocalStack:
         self._published: set[str] = set()
         self._audit_thread: threading.Thread | None = None
         self._stop_audit = threading.Event()
+        self._audit_lock = threading.Lock()  # the background puller and drain take turns
 
     # -- addresses --------------------------------------------------------------------------
     @property
@@ -151,7 +154,10 @@ class LocalStack:
 
     def _pubsub_clients(self) -> tuple[pubsub_v1.PublisherClient, pubsub_v1.SubscriberClient]:
         os.environ["PUBSUB_EMULATOR_HOST"] = self.pubsub_host
-        return pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+        # Pulled messages can be larger than gRPC's default 4 MiB receive limit.
+        channel = grpc.insecure_channel(self.pubsub_host, options=[("grpc.max_receive_message_length", -1)])
+        transport = SubscriberGrpcTransport(channel=channel)
+        return pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient(transport=transport)
 
     def _create_topology(self) -> None:
         """The topic and subscriptions the Pulumi program creates in the cloud."""
@@ -204,28 +210,33 @@ class LocalStack:
 
         def pull_forever() -> None:
             while not self._stop_audit.is_set():
-                self._pull_audit(subscriber, path)
+                try:
+                    with self._audit_lock:
+                        self._pull_audit(subscriber, path)
+                except api_exceptions.GoogleAPIError as exc:  # drain pulls again and raises if it persists
+                    log.warning("audit pull failed: %s", exc)
                 self._stop_audit.wait(0.2)
             subscriber.close()
 
         self._audit_thread = threading.Thread(target=pull_forever, name="audit", daemon=True)
         self._audit_thread.start()
 
-    def _pull_audit(self, subscriber: pubsub_v1.SubscriberClient, path: str) -> int:
-        got = 0
+    def _pull_audit(self, subscriber: pubsub_v1.SubscriberClient, path: str) -> None:
+        """Take every message id waiting on the audit subscription; returns once a pull comes back empty.
+        Errors other than 'nothing arrived in time' raise: drain must never take a failed look for 'no more'."""
         while True:
             try:
-                response = subscriber.pull(request={"subscription": path, "max_messages": 1000}, timeout=5)
-            except api_exceptions.GoogleAPIError:
-                return got
+                response = subscriber.pull(
+                    request={"subscription": path, "max_messages": 100, "return_immediately": True}, timeout=10
+                )
+            except api_exceptions.DeadlineExceeded:
+                return
             if not response.received_messages:
-                return got
+                return
             for received in response.received_messages:
                 self._published.add(received.message.message_id)
-            subscriber.acknowledge(
-                request={"subscription": path, "ack_ids": [m.ack_id for m in response.received_messages]}
-            )
-            got += len(response.received_messages)
+            subscriber.acknowledge(request={"subscription": path,
+                                            "ack_ids": [m.ack_id for m in response.received_messages]})
 
     def loaded_message_ids(self) -> set[str]:
         with DuckDBWarehouse(self.warehouse_path, read_only=True, lock_wait_seconds=2) as warehouse:
@@ -237,7 +248,8 @@ class LocalStack:
         path = subscriber.subscription_path(self.settings.project, self.audit_subscription)
         deadline = time.monotonic() + timeout
         while True:
-            self._pull_audit(subscriber, path)
+            with self._audit_lock:
+                self._pull_audit(subscriber, path)
             try:
                 missing = self._published - self.loaded_message_ids()
             except WarehouseUnavailable:  # the loader is busy writing: look again

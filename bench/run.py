@@ -1,0 +1,265 @@
+"""Collection and loading benchmarks on the local stack.
+
+1. single-event POST /v1/track: requests/s and p99 of collect, against a bare functions-framework handler
+   served the same way in the same run (target: ratio >= 0.75);
+2. events/s through /v1/batch with 100-event batches (target >= 20,000/s on 2 cores);
+3. rows/s loaded into DuckDB from the Pub/Sub emulator through push + load (target >= 50,000/s), against
+   writing the same messages straight into DuckDB in-process.
+Load comes from wrk (Debian package) on the same machine; rounds alternate to share the machine's noise."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+from google.cloud import pubsub_v1
+
+from local.processes import ChildProcess, free_port
+from local.stack import REPO, LocalStack, StackSettings
+from shared.collect.service import CollectRequest, CollectService
+from shared.load.service import LoadService
+from shared.warehouse.duckdb import DuckDBWarehouse
+
+RESULTS = REPO / "bench" / "results"
+WRITE_KEY = "wk_bench"
+UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
+
+
+def event(i: int) -> dict[str, Any]:
+    return {
+        "type": "track",
+        "messageId": str(uuid.UUID(int=i)),
+        "anonymousId": f"anon-{i % 997}",
+        "event": "Product Viewed",
+        "properties": {"product_id": f"p{i % 50}", "name": "겨울 코트", "price": 59000},
+        "context": {
+            "userAgent": UA,
+            "page": {"url": f"https://shop.kr/p/{i % 50}", "referrer": "https://shop.kr/"},
+            "library": {"name": "analytics.js", "version": "4.1"},
+        },
+        "originalTimestamp": "2026-11-23T10:00:00.000Z",
+    }
+
+
+def wrk(url: str, body: bytes, seconds: int, connections: int) -> dict[str, float]:
+    """requests/s and latency percentiles (ms) of POSTing `body` to `url` for `seconds`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        body_path = Path(tmp) / "body"
+        body_path.write_bytes(body)
+        script = Path(tmp) / "post.lua"
+        script.write_text(
+            'wrk.method = "POST"\n'
+            f'local f = io.open("{body_path}", "rb"); wrk.body = f:read("*all"); f:close()\n'
+            'wrk.headers["Content-Type"] = "application/json"\n'
+            'wrk.headers["Authorization"] = "Basic d2tfYmVuY2g6"\n'  # wk_bench:
+        )
+        out = subprocess.run(
+            ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    if non2xx:
+        raise RuntimeError(f"{url}: {non2xx.group(1)} failed responses\n{out}")
+    percentiles = {p: _ms(v) for p, v in re.findall(r"^\s+(50|90|99)%\s+([\d.]+\w+)", out, re.M)}
+    return {"rps": rps, "p50_ms": percentiles["50"], "p99_ms": percentiles["99"]}
+
+
+def _ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def function_server(name: str, source: Path, target: str, env: dict[str, str], log_dir: Path) -> ChildProcess:
+    port = free_port()
+    child = ChildProcess(
+        name,
+        [
+            sys.executable,
+            "-m",
+            "functions_framework",
+            f"--target={target}",
+            f"--source={source}",
+            "--host=127.0.0.1",
+            f"--port={port}",
+        ],
+        env=env,
+        log_dir=log_dir,
+        port=port,
+        cwd=REPO,
+    )
+    child.start()
+    return child
+
+
+def bench_collect(state: Path, seconds: int, rounds: int, connections: int) -> dict[str, Any]:
+    stack = LocalStack(StackSettings(state_dir=state, write_keys=f"bench={WRITE_KEY}", collect_port=0))
+    stack._start_emulator()
+    os.environ["PUBSUB_EMULATOR_HOST"] = stack.pubsub_host
+    publisher = pubsub_v1.PublisherClient()
+    publisher.create_topic(name=publisher.topic_path(stack.settings.project, stack.settings.collected_topic))
+    env = {**stack.function_env(), "THREADS": "8"}
+    servers = {
+        "bare": function_server("bare", REPO / "bench/bare/main.py", "bare", env, state / "logs"),
+        "collect": function_server("collect", REPO / "functions/collect/main.py", "collect", env, state / "logs"),
+    }
+    single = orjson.dumps(event(1))
+    batch = orjson.dumps({"batch": [event(i) for i in range(100)], "sentAt": "2026-11-23T10:00:01.000Z"})
+    runs: dict[str, list[dict[str, float]]] = {"bare": [], "collect": [], "batch": []}
+    try:
+        for child in servers.values():  # warm up
+            wrk(f"http://127.0.0.1:{child.port}/v1/track", single, 2, connections)
+        for _ in range(rounds):
+            runs["bare"].append(wrk(f"http://127.0.0.1:{servers['bare'].port}/v1/track", single, seconds, connections))
+            runs["collect"].append(
+                wrk(f"http://127.0.0.1:{servers['collect'].port}/v1/track", single, seconds, connections)
+            )
+            runs["batch"].append(
+                wrk(f"http://127.0.0.1:{servers['collect'].port}/v1/batch", batch, seconds, connections)
+            )
+    finally:
+        for child in servers.values():
+            child.stop()
+        stack.stop(drain=False)
+    med = {k: {m: statistics.median(r[m] for r in v) for m in v[0]} for k, v in runs.items()}
+    return {
+        "bare_rps": med["bare"]["rps"],
+        "bare_p99_ms": med["bare"]["p99_ms"],
+        "collect_rps": med["collect"]["rps"],
+        "collect_p99_ms": med["collect"]["p99_ms"],
+        "collect_ratio": med["collect"]["rps"] / med["bare"]["rps"],
+        "batch_events_per_s": med["batch"]["rps"] * 100,
+        "batch_p99_ms": med["batch"]["p99_ms"],
+        "rounds": rounds,
+        "seconds": seconds,
+        "connections": connections,
+    }
+
+
+def prepared_messages(count: int, rows_per_message: int) -> list[bytes]:
+    """What collect publishes for batches of page views (a page row and a landing row per event)."""
+    captured: list[bytes] = []
+
+    class Capture:
+        def publish(self, data: bytes, attributes: dict[str, str]) -> str:
+            captured.append(data)
+            return str(len(captured))
+
+    service = CollectService(Capture(), {WRITE_KEY: "bench"})
+    per_batch = rows_per_message // 2
+    for m in range(count):
+        calls = [
+            {
+                "type": "page",
+                "messageId": f"{m}-{i}",
+                "anonymousId": f"anon-{i}",
+                "properties": {"url": f"https://shop.kr/p/{i}?utm_source=naver&utm_medium=cpc", "title": "상품"},
+                "context": {"userAgent": UA},
+            }
+            for i in range(per_batch)
+        ]
+        service.handle(CollectRequest(endpoint="batch", body=orjson.dumps({"batch": calls}), write_key=WRITE_KEY))
+    return captured
+
+
+def bench_load(state: Path, messages: int, rows_per_message: int) -> dict[str, Any]:
+    data = prepared_messages(messages, rows_per_message)
+    total_rows = messages * rows_per_message
+
+    # Baseline: the same messages through LoadService straight into DuckDB, in-process.
+    with DuckDBWarehouse(state / "baseline.duckdb") as warehouse:
+        warehouse.ensure_schema()
+        service = LoadService(warehouse)
+        started = time.perf_counter()
+        for i, payload in enumerate(data):
+            service.handle(f"m{i}", payload)
+        direct_seconds = time.perf_counter() - started
+
+    stack = LocalStack(
+        StackSettings(state_dir=state / "stack", write_keys=f"bench={WRITE_KEY}", collect_port=0)
+    ).start()
+    try:
+        os.environ["PUBSUB_EMULATOR_HOST"] = stack.pubsub_host
+        publisher = pubsub_v1.PublisherClient()
+        topic = publisher.topic_path(stack.settings.project, stack.settings.collected_topic)
+        started = time.perf_counter()
+        for future in [publisher.publish(topic, payload) for payload in data]:
+            future.result(timeout=60)
+        stack.drain(timeout=600)
+        pipeline_seconds = time.perf_counter() - started
+    finally:
+        stack.stop(drain=False)
+    with DuckDBWarehouse(stack.warehouse_path, read_only=True) as warehouse:
+        loaded = sum(warehouse.query(f"SELECT COUNT(*) AS n FROM raw.{t}")[0]["n"] for t in ("page", "land"))
+    if loaded != total_rows:
+        raise RuntimeError(f"loaded {loaded} rows, expected {total_rows}")
+    return {
+        "rows": total_rows,
+        "messages": messages,
+        "pipeline_rows_per_s": total_rows / pipeline_seconds,
+        "direct_rows_per_s": total_rows / direct_seconds,
+        "load_ratio": (total_rows / pipeline_seconds) / (total_rows / direct_seconds),
+    }
+
+
+def report(collect: dict[str, Any] | None, load: dict[str, Any] | None) -> str:
+    lines = ["| measure | result | baseline (same run) | ratio | target |", "|---|---|---|---|---|"]
+    if collect:
+        lines += [
+            f"| collect, single-event POST | {collect['collect_rps']:,.0f} req/s, p99 {collect['collect_p99_ms']:.1f} ms "
+            f"| bare functions-framework handler {collect['bare_rps']:,.0f} req/s, p99 {collect['bare_p99_ms']:.1f} ms "
+            f"| {collect['collect_ratio']:.2f} | ratio >= 0.75 |",
+            f"| collect, /v1/batch of 100 events | {collect['batch_events_per_s']:,.0f} events/s, p99 {collect['batch_p99_ms']:.1f} ms "
+            f"| - | - | >= 20,000 events/s |",
+        ]
+    if load:
+        lines.append(
+            f"| load, emulator push -> DuckDB | {load['pipeline_rows_per_s']:,.0f} rows/s ({load['rows']:,} rows) "
+            f"| LoadService straight into DuckDB {load['direct_rows_per_s']:,.0f} rows/s | {load['load_ratio']:.2f} "
+            f"| >= 50,000 rows/s |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--messages", type=int, default=200)
+    parser.add_argument("--rows-per-message", type=int, default=1000)
+    parser.add_argument("--only", choices=["collect", "load"])
+    args = parser.parse_args()
+    if shutil.which("wrk") is None and args.only != "load":
+        raise SystemExit("wrk is missing: `apt-get install wrk` (make bench does it)")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="cdp-bench-") as tmp:
+        collect = (
+            bench_collect(Path(tmp) / "collect", args.seconds, args.rounds, args.connections)
+            if args.only != "load"
+            else None
+        )
+        load = bench_load(Path(tmp) / "load", args.messages, args.rows_per_message) if args.only != "collect" else None
+    table = report(collect, load)
+    print(table)
+    (RESULTS / "collect_load.md").write_text(table + "\n")
+    (RESULTS / "collect_load.json").write_text(json.dumps({"collect": collect, "load": load}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
