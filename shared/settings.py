@@ -25,6 +25,9 @@ class PlatformSettings(BaseSettings):
     bigquery_location: str = "asia-northeast3"
     maximum_bytes_billed: int = Field(50 * 1024**3, description="cap on every BigQuery query job")
     collected_topic: str = "collected"
+    trusted_proxy_hops: int = Field(
+        1, description="proxies that append to X-Forwarded-For: 1 on Cloud Run / Functions, 2 behind an external ALB, 0 to use the socket peer"
+    )
     publish_timeout_seconds: float = Field(10.0, description="how long collect waits for Pub/Sub before answering 503")
     write_keys: str = Field(
         "demo-shop=wk_demo_shop",

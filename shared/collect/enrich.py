@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -28,7 +29,9 @@ def _version(*parts: str | None) -> str | None:
 
 
 _TABLET_HINTS = ("ipad", "tablet", "kindle", "silk", "playbook", "sm-t", "sm-x", "tab")
-_BOT_HINTS = ("bot", "spider", "crawl", "slurp", "headlesschrome", "lighthouse")
+# "bot" only as a word's end before a separator (Googlebot/2.1, bingbot;) so that phones such as
+# CUBOT_X30 stay phones; a contact URL (+http://...) is what crawlers add.
+_BOT_PATTERN = re.compile(r"(bot|spider|crawler)(/|;|\)|\s|$)|\+https?://|headlesschrome|lighthouse|slurp")
 
 
 @lru_cache(maxsize=16384)
@@ -42,7 +45,7 @@ def parse_user_agent(user_agent: str | None) -> Device:
     device = result.device
     lowered = user_agent.lower()
     device_family = device.family if device and device.family != "Other" else None
-    if device_family == "Spider" or any(h in lowered for h in _BOT_HINTS):
+    if device_family == "Spider" or _BOT_PATTERN.search(lowered):
         device_type = "bot"
     elif any(h in lowered for h in _TABLET_HINTS) or (os and os.family == "Android" and "mobile" not in lowered):
         device_type = "tablet"

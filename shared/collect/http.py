@@ -62,9 +62,14 @@ def _endpoint(path: str) -> str | None:
     return name if name == "batch" or name in SINGLE_CALLS else None
 
 
-def _client_ip(request: flask.Request) -> str | None:
-    forwarded = request.headers.get("X-Forwarded-For", "")
-    return forwarded.split(",")[0].strip() or request.remote_addr
+def _client_ip(request: flask.Request, trusted_hops: int) -> str | None:
+    """The address the nearest trusted proxy saw. Clients can write anything into X-Forwarded-For; each
+    proxy appends the address it saw, so the real one is `trusted_hops` entries from the right
+    (Cloud Run / Functions: 1; behind an external Application Load Balancer: 2)."""
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    if trusted_hops <= 0 or not hops:
+        return request.remote_addr
+    return hops[-trusted_hops] if len(hops) >= trusted_hops else hops[0]
 
 
 def _base_request(request: flask.Request, endpoint: str, body: bytes, encoding: str | None) -> CollectRequest:
@@ -76,7 +81,7 @@ def _base_request(request: flask.Request, endpoint: str, body: bytes, encoding: 
         body=body,
         content_encoding=encoding,
         write_key=write_key or request.args.get("writeKey") or None,
-        ip=_client_ip(request),
+        ip=_client_ip(request, platform_settings().trusted_proxy_hops),
         user_agent=request.headers.get("User-Agent"),
         headers={
             k: v

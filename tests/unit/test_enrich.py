@@ -42,3 +42,9 @@ def test_skew_correction() -> None:
 def test_geo_ignores_unknown_country_markers() -> None:
     assert geo_from({"X-Appengine-Country": "ZZ"}, {}).country is None
     assert geo_from({"CF-IPCountry": "kr"}, {"location": {"country": "US"}}).country == "KR"
+
+
+def test_phones_named_like_bots_are_phones() -> None:
+    cubot = "Mozilla/5.0 (Linux; Android 10; CUBOT_X30) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36"
+    assert parse_user_agent(cubot).device_type == "mobile"
+    assert parse_user_agent("Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)").device_type == "bot"
