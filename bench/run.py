@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import psutil
 from google.cloud import pubsub_v1
 
 from local.processes import ChildProcess, free_port
@@ -53,8 +54,26 @@ def event(i: int) -> dict[str, Any]:
     }
 
 
-def wrk(url: str, body: bytes, seconds: int, connections: int) -> dict[str, float]:
-    """requests/s and latency percentiles (ms) of POSTing `body` to `url` for `seconds`."""
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time used so far by these processes and their children (gunicorn workers, the emulator's JVM)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            process = psutil.Process(pid)
+            for p in [process, *process.children(recursive=True)]:
+                times = p.cpu_times()
+                total += times.user + times.system
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def wrk(
+    url: str, body: bytes, seconds: int, connections: int, watch: dict[str, list[int]] | None = None
+) -> dict[str, float]:
+    """requests/s and latency percentiles (ms) of POSTing `body` to `url` for `seconds`, and the CPU
+    microseconds per request spent by each watched group of processes."""
+    before = {name: cpu_seconds(pids) for name, pids in (watch or {}).items()}
     with tempfile.TemporaryDirectory() as tmp:
         body_path = Path(tmp) / "body"
         body_path.write_bytes(body)
@@ -76,7 +95,12 @@ def wrk(url: str, body: bytes, seconds: int, connections: int) -> dict[str, floa
     if non2xx:
         raise RuntimeError(f"{url}: {non2xx.group(1)} failed responses\n{out}")
     percentiles = {p: _ms(v) for p, v in re.findall(r"^\s+(50|90|99)%\s+([\d.]+\w+)", out, re.M)}
-    return {"rps": rps, "p50_ms": percentiles["50"], "p99_ms": percentiles["99"]}
+    requests_done = int(re.search(r"(\d+) requests in", out).group(1))
+    cpu = {
+        f"{name}_cpu_us": (cpu_seconds(pids) - before[name]) / requests_done * 1e6
+        for name, pids in (watch or {}).items()
+    }
+    return {"rps": rps, "p50_ms": percentiles["50"], "p99_ms": percentiles["99"], **cpu}
 
 
 def _ms(text: str) -> float:
@@ -106,13 +130,13 @@ def function_server(name: str, source: Path, target: str, env: dict[str, str], l
     return child
 
 
-def bench_collect(state: Path, seconds: int, rounds: int, connections: int) -> dict[str, Any]:
+def bench_collect(state: Path, seconds: int, rounds: int, connections: int, threads: int) -> dict[str, Any]:
     stack = LocalStack(StackSettings(state_dir=state, write_keys=f"bench={WRITE_KEY}", collect_port=0))
     stack._start_emulator()
     os.environ["PUBSUB_EMULATOR_HOST"] = stack.pubsub_host
     publisher = pubsub_v1.PublisherClient()
     publisher.create_topic(name=publisher.topic_path(stack.settings.project, stack.settings.collected_topic))
-    env = {**stack.function_env(), "THREADS": "8"}
+    env = {**stack.function_env(), "THREADS": str(threads)}
     servers = {
         "bare": function_server("bare", REPO / "bench/bare/main.py", "bare", env, state / "logs"),
         "collect": function_server("collect", REPO / "functions/collect/main.py", "collect", env, state / "logs"),
@@ -123,14 +147,18 @@ def bench_collect(state: Path, seconds: int, rounds: int, connections: int) -> d
     try:
         for child in servers.values():  # warm up
             wrk(f"http://127.0.0.1:{child.port}/v1/track", single, 2, connections)
+        emulator = [stack.processes["pubsub"].process.pid]
+        plan = (
+            ("bare", "/v1/track", single, "bare"),
+            ("collect", "/v1/track", single, "collect"),
+            ("batch", "/v1/batch", batch, "collect"),
+        )
         for _ in range(rounds):
-            runs["bare"].append(wrk(f"http://127.0.0.1:{servers['bare'].port}/v1/track", single, seconds, connections))
-            runs["collect"].append(
-                wrk(f"http://127.0.0.1:{servers['collect'].port}/v1/track", single, seconds, connections)
-            )
-            runs["batch"].append(
-                wrk(f"http://127.0.0.1:{servers['collect'].port}/v1/batch", batch, seconds, connections)
-            )
+            for name, path, body, server in plan:
+                watch = {"server": [servers[server].process.pid], "emulator": emulator}
+                runs[name].append(
+                    wrk(f"http://127.0.0.1:{servers[server].port}{path}", body, seconds, connections, watch)
+                )
     finally:
         for child in servers.values():
             child.stop()
@@ -142,6 +170,9 @@ def bench_collect(state: Path, seconds: int, rounds: int, connections: int) -> d
         "collect_rps": med["collect"]["rps"],
         "collect_p99_ms": med["collect"]["p99_ms"],
         "collect_ratio": med["collect"]["rps"] / med["bare"]["rps"],
+        "bare_cpu_us": med["bare"]["server_cpu_us"],
+        "collect_cpu_us": med["collect"]["server_cpu_us"],
+        "emulator_cpu_us": med["collect"]["emulator_cpu_us"],
         "batch_events_per_s": med["batch"]["rps"] * 100,
         "batch_p99_ms": med["batch"]["p99_ms"],
         "rounds": rounds,
@@ -223,6 +254,9 @@ def report(collect: dict[str, Any] | None, load: dict[str, Any] | None) -> str:
             f"| collect, single-event POST | {collect['collect_rps']:,.0f} req/s, p99 {collect['collect_p99_ms']:.1f} ms "
             f"| bare functions-framework handler {collect['bare_rps']:,.0f} req/s, p99 {collect['bare_p99_ms']:.1f} ms "
             f"| {collect['collect_ratio']:.2f} | ratio >= 0.75 |",
+            f"| collect, CPU per single-event request | function {collect['collect_cpu_us']:,.0f} µs + Pub/Sub emulator "
+            f"{collect['emulator_cpu_us']:,.0f} µs, on the same 2 cores | bare handler {collect['bare_cpu_us']:,.0f} µs "
+            f"| {collect['bare_cpu_us'] / collect['collect_cpu_us']:.2f} | - |",
             f"| collect, /v1/batch of 100 events | {collect['batch_events_per_s']:,.0f} events/s, p99 {collect['batch_p99_ms']:.1f} ms "
             f"| - | - | >= 20,000 events/s |",
         ]
@@ -239,7 +273,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--threads", type=int, default=32, help="gunicorn threads of both servers (Cloud Run concurrency)"
+    )
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--rows-per-message", type=int, default=1000)
     parser.add_argument("--only", choices=["collect", "load"])
@@ -249,7 +286,7 @@ def main() -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="cdp-bench-") as tmp:
         collect = (
-            bench_collect(Path(tmp) / "collect", args.seconds, args.rounds, args.connections)
+            bench_collect(Path(tmp) / "collect", args.seconds, args.rounds, args.connections, args.threads)
             if args.only != "load"
             else None
         )

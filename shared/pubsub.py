@@ -39,7 +39,7 @@ class _Pending:
 
 
 class PubSubPublisher:
-    """Group commit: each request queues its message and waits; one sender thread publishes everything
+    """Group commit: each request queues its message and waits; a sender thread publishes everything
     queued as one Publish call, and whatever arrives meanwhile goes in the next. Batches grow with load and
     no request waits on a timer. The caller waits before answering, because an instance gets no CPU after
     its response (engineering note 11).
@@ -47,13 +47,13 @@ class PubSubPublisher:
     The batching client of google-cloud-pubsub does the same with a latency timer, a thread per batch and a
     future per message, which cost more CPU per message than the request itself (see bench/)."""
 
-    def __init__(self, project: str, topic: str, *, timeout_seconds: float = 10.0) -> None:
+    def __init__(self, project: str, topic: str, *, timeout_seconds: float = 10.0, senders: int = 4) -> None:
         self.topic_path = pubsub_v1.PublisherClient.topic_path(project, topic)
         self._timeout = timeout_seconds
         self._queue: deque[_Pending] = deque()
         self._wakeup = threading.Condition()
         self._client: pubsub_v1.PublisherClient | None = None
-        self._sender: threading.Thread | None = None
+        self._senders = senders
         self._pid: int | None = None
 
     def _ensure_sender(self) -> None:
@@ -61,9 +61,9 @@ class PubSubPublisher:
         if self._pid != os.getpid():
             self._client = pubsub_v1.PublisherClient()  # honours PUBSUB_EMULATOR_HOST
             self._queue.clear()
-            self._sender = threading.Thread(target=self._send_forever, name="pubsub-sender", daemon=True)
             self._pid = os.getpid()
-            self._sender.start()
+            for n in range(self._senders):  # a few calls in flight: one round trip no longer paces everything
+                threading.Thread(target=self._send_forever, name=f"pubsub-sender-{n}", daemon=True).start()
 
     def publish(self, data: bytes, attributes: dict[str, str]) -> str:
         pending = _Pending(PubsubMessage(data=data, attributes=attributes), len(data))

@@ -13,7 +13,9 @@ def to_iso(moment: datetime) -> str:
     """ISO-8601 with microseconds and Z, the form both warehouses parse."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if moment.utcoffset():
+        moment = moment.astimezone(UTC)
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def iso_now() -> str:

@@ -90,9 +90,15 @@ _GEO_HEADERS = {
 }
 
 
+GEO_HEADER_NAMES = tuple(name for names in _GEO_HEADERS.values() for name in names)
+_NO_GEO = Geo()
+
+
 def geo_from(headers: dict[str, str], context: dict[str, Any]) -> Geo:
     """The edge's geo headers first (the platform measured them), then the SDK's context.location."""
     location = context.get("location") if isinstance(context.get("location"), dict) else {}
+    if not headers and not location:
+        return _NO_GEO
     found: dict[str, str | None] = {}
     for field, names in _GEO_HEADERS.items():
         value = next((headers[n] for n in names if headers.get(n) and headers[n] not in ("ZZ", "XX")), None)

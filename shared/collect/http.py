@@ -9,6 +9,7 @@ from pathlib import Path
 import flask
 import orjson
 
+from shared.collect.enrich import GEO_HEADER_NAMES
 from shared.collect.service import (
     MAX_REQUEST_BYTES,
     SHORT_PATHS,
@@ -83,11 +84,7 @@ def _base_request(request: flask.Request, endpoint: str, body: bytes, encoding: 
         write_key=write_key or request.args.get("writeKey") or None,
         ip=_client_ip(request, platform_settings().trusted_proxy_hops),
         user_agent=request.headers.get("User-Agent"),
-        headers={
-            k: v
-            for k, v in request.headers.items()
-            if k.lower().startswith(("x-client-geo", "x-appengine", "cf-ipcountry"))
-        },
+        headers={name: value for name in GEO_HEADER_NAMES if (value := request.headers.get(name))},
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -62,6 +63,7 @@ _TRACK_KINDS: dict[str, tuple[str, str]] = {
 }
 
 
+@lru_cache(maxsize=4096)
 def track_kind(event_name: str) -> tuple[str, str]:
     """(table, type) of a track call by its event name; unknown names are custom events."""
     return _TRACK_KINDS.get(_normalise_event_name(event_name), ("event", "custom"))
