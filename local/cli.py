@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import json
 import logging
 import shutil
 import signal
@@ -199,6 +200,19 @@ def cmd_replay(settings: StackSettings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(settings: StackSettings, args: argparse.Namespace) -> int:
+    """Call a step of the running stack (`serve`) as its trigger would: e.g. `run refine` now."""
+    address = settings.state_dir / "stack.json"
+    if not address.exists():
+        raise SystemExit(f"no running stack ({address} is missing): start one with `make serve`")
+    urls = json.loads(address.read_text())["urls"]
+    if args.step not in urls:
+        raise SystemExit(f"no step {args.step!r}; the steps are {sorted(urls)}")
+    response = requests.post(f"{urls[args.step]}/", json=json.loads(args.body), timeout=args.timeout)
+    print(f"{args.step}: HTTP {response.status_code}\n{response.text}")
+    return 0 if response.ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="cdp", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -219,6 +233,10 @@ def main(argv: list[str] | None = None) -> int:
     replay.add_argument("--days", type=int, default=30)
     replay.add_argument("--write-key", help="write key to use (default: the site's own from CDP_WRITE_KEYS)")
     replay.add_argument("--collect-url", default="http://127.0.0.1:8080")
+    run = sub.add_parser("run", help="call a step of the running stack now, as its schedule would")
+    run.add_argument("step")
+    run.add_argument("--body", default="{}", help="JSON body")
+    run.add_argument("--timeout", type=float, default=1800)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     settings = StackSettings()
@@ -228,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         "query": cmd_query,
         "rejected": cmd_rejected,
         "replay": cmd_replay,
+        "run": cmd_run,
     }
     return commands[args.command](settings, args)
 

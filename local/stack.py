@@ -5,6 +5,7 @@ drains: everything the collector accepted is in the warehouse before the stack e
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -15,12 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import requests
 from google.api_core import exceptions as api_exceptions
 from google.cloud import pubsub_v1
 from google.pubsub_v1.services.subscriber.transports.grpc import SubscriberGrpcTransport
 from pydantic import Field
 
+from infra.declaration import FunctionDeclaration, HttpTrigger, PubSubTrigger, ScheduleTrigger, discover
 from local.processes import ChildProcess, free_port
+from local.scheduler import LocalScheduler, ScheduledCall
 from shared.settings import PlatformSettings
 from shared.warehouse import WarehouseUnavailable
 from shared.warehouse.duckdb import DuckDBWarehouse
@@ -33,10 +37,12 @@ class StackSettings(PlatformSettings):
     """The local stack's settings (environment, prefix CDP_); a port of 0 picks a free one."""
 
     collect_port: int = Field(8080, description="collect function (tracker, tracking API)")
-    load_port: int = Field(0, description="load function (receives Pub/Sub pushes)")
+    load_port: int = Field(0, description="load function (receives Pub/Sub pushes); other steps get free ports")
     pubsub_port: int = Field(0, description="Pub/Sub emulator")
     pubsub_emulator: Path | None = Field(None, description="the emulator's start script; found from gcloud if unset")
     function_threads: int = Field(8, description="threads per function server (gunicorn gthread)")
+    scheduler: bool = Field(True, description="call scheduled steps on their cron, as Cloud Scheduler does")
+    time_zone: str = Field("Asia/Seoul", description="time zone of schedules that name none")
 
 
 class EmulatorMissing(RuntimeError):
@@ -63,17 +69,19 @@ def find_emulator(explicit: Path | None) -> list[str]:
 
 
 class LocalStack:
-    FUNCTIONS = ("load", "collect")  # started in this order, stopped in the reverse
+    """The steps are read from functions/<step>/function.json, as the Pulumi program reads them: HTTP steps
+    are served, Pub/Sub steps get a push subscription from their topic, scheduled steps are called by the
+    local scheduler on their cron."""
 
     def __init__(self, settings: StackSettings | None = None) -> None:
         self.settings = settings or StackSettings()
         s = self.settings
         self.state_dir = s.state_dir.resolve()
-        self.ports = {
-            "pubsub": s.pubsub_port or free_port(),
-            "load": s.load_port or free_port(),
-            "collect": s.collect_port or free_port(),
-        }
+        self.steps: dict[str, FunctionDeclaration] = discover(REPO / "functions")
+        fixed = {"collect": s.collect_port, "load": s.load_port}
+        self.ports = {"pubsub": s.pubsub_port or free_port()}
+        self.ports.update({step: fixed.get(step) or free_port() for step in self.steps})
+        self.scheduler: LocalScheduler | None = None
         self.processes: dict[str, ChildProcess] = {}
         self.audit_subscription = f"{s.collected_topic}-audit"
         self._published: set[str] = set()
@@ -88,6 +96,14 @@ class LocalStack:
 
     def url(self, function: str) -> str:
         return f"http://127.0.0.1:{self.ports[function]}"
+
+    def urls(self) -> dict[str, str]:
+        return {step: self.url(step) for step in self.steps}
+
+    @property
+    def address_file(self) -> Path:
+        """Where a running stack says where its steps are, for `cdp run` from another shell."""
+        return self.state_dir / "stack.json"
 
     @property
     def collect_url(self) -> str:
@@ -113,6 +129,10 @@ class LocalStack:
             "PYTHONUNBUFFERED": "1",
         }
 
+    def _public_first(self) -> list[str]:
+        """Steps that take outside traffic (public HTTP): started last, stopped first."""
+        return [n for n, d in self.steps.items() if isinstance(d.trigger, HttpTrigger) and d.trigger.access == "public"]
+
     # -- start / stop -----------------------------------------------------------------------
     def start(self) -> LocalStack:
         try:
@@ -120,9 +140,13 @@ class LocalStack:
             self._create_topology()
             with DuckDBWarehouse(self.warehouse_path) as warehouse:
                 warehouse.ensure_schema()
-            for name in self.FUNCTIONS:
+            entry = self._public_first()
+            for name in [n for n in self.steps if n not in entry] + entry:
                 self._start_function(name)
             self._start_audit()
+            if self.settings.scheduler:
+                self.scheduler = LocalScheduler(self._schedules()).start()
+            self.address_file.write_text(json.dumps({"pid": os.getpid(), "urls": self.urls()}, indent=2))
         except BaseException:
             self.stop(drain=False)
             raise
@@ -160,39 +184,56 @@ class LocalStack:
         return pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient(transport=transport)
 
     def _create_topology(self) -> None:
-        """The topic and subscriptions the Pulumi program creates in the cloud."""
+        """The topics and push subscriptions the Pulumi program creates in the cloud."""
         s = self.settings
         publisher, subscriber = self._pubsub_clients()
-        topic = publisher.topic_path(s.project, s.collected_topic)
-        _create(lambda: publisher.create_topic(name=topic))
-        push = pubsub_v1.types.PushConfig(push_endpoint=f"{self.url('load')}/")
-        _create(
-            lambda: subscriber.create_subscription(
-                request={
-                    "name": subscriber.subscription_path(s.project, f"{s.collected_topic}-load"),
-                    "topic": topic,
-                    "push_config": push,
-                    "ack_deadline_seconds": 60,
-                }
-            )
-        )
+        topics = {s.collected_topic} | {t for d in self.steps.values() for t in d.topics}
+        for topic in sorted(topics):
+            _create(lambda topic=topic: publisher.create_topic(name=publisher.topic_path(s.project, topic)))
+        for name, declaration in self.steps.items():
+            trigger = declaration.trigger
+            if not isinstance(trigger, PubSubTrigger):
+                continue
+            request = {
+                "name": subscriber.subscription_path(s.project, f"{trigger.topic}-{name}"),
+                "topic": publisher.topic_path(s.project, trigger.topic),
+                "push_config": pubsub_v1.types.PushConfig(push_endpoint=f"{self.url(name)}/"),
+                "ack_deadline_seconds": trigger.ack_deadline_seconds,
+            }
+            _create(lambda request=request: subscriber.create_subscription(request=request))
         # A pull subscription the stack reads to know every message published, so that drain can wait for each.
-        _create(
-            lambda: subscriber.create_subscription(
-                request={
-                    "name": subscriber.subscription_path(s.project, self.audit_subscription),
-                    "topic": topic,
-                }
-            )
-        )
+        audit = {
+            "name": subscriber.subscription_path(s.project, self.audit_subscription),
+            "topic": publisher.topic_path(s.project, s.collected_topic),
+        }
+        _create(lambda: subscriber.create_subscription(request=audit))
         subscriber.close()
+
+    def _schedules(self) -> list[ScheduledCall]:
+        return [
+            ScheduledCall(
+                step=name,
+                url=f"{self.url(name)}/",
+                cron=d.trigger.cron,
+                time_zone=d.trigger.time_zone or self.settings.time_zone,
+                body=d.trigger.body,
+            )
+            for name, d in self.steps.items()
+            if isinstance(d.trigger, ScheduleTrigger)
+        ]
+
+    def call(self, step: str, body: dict[str, Any] | None = None, timeout: float = 1800) -> requests.Response:
+        """Call a step as its trigger would (the scheduler's POST, or a marketer's request)."""
+        if step not in self.steps:
+            raise KeyError(f"no step {step!r}; the steps are {sorted(self.steps)}")
+        return requests.post(f"{self.url(step)}/", json=body or {}, timeout=timeout)
 
     def _start_function(self, name: str) -> None:
         argv = [
             sys.executable,
             "-m",
             "functions_framework",
-            f"--target={name}",
+            f"--target={self.steps[name].entry_point}",
             f"--source={REPO / 'functions' / name / 'main.py'}",
             "--host=127.0.0.1",
             f"--port={self.ports[name]}",
@@ -235,8 +276,9 @@ class LocalStack:
                 return
             for received in response.received_messages:
                 self._published.add(received.message.message_id)
-            subscriber.acknowledge(request={"subscription": path,
-                                            "ack_ids": [m.ack_id for m in response.received_messages]})
+            subscriber.acknowledge(
+                request={"subscription": path, "ack_ids": [m.ack_id for m in response.received_messages]}
+            )
 
     def loaded_message_ids(self) -> set[str]:
         with DuckDBWarehouse(self.warehouse_path, read_only=True, lock_wait_seconds=2) as warehouse:
@@ -268,15 +310,19 @@ class LocalStack:
     def stop(self, drain: bool = True) -> None:
         """Stop taking events, load what was accepted, then stop every process (the emulator last)."""
         try:
-            if "collect" in self.processes:
-                self.processes.pop("collect").stop()
+            if self.scheduler is not None:
+                self.scheduler.stop()
+            for name in self._public_first():
+                if name in self.processes:
+                    self.processes.pop(name).stop()
             if drain and "load" in self.processes and "pubsub" in self.processes:
                 self.drain()
         finally:
+            self.address_file.unlink(missing_ok=True)
             self._stop_audit.set()
             if self._audit_thread is not None:
                 self._audit_thread.join(timeout=10)
-            for name in ("load", "pubsub"):
+            for name in [n for n in self.processes if n != "pubsub"] + ["pubsub"]:
                 if name in self.processes:
                     self.processes.pop(name).stop()
 

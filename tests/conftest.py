@@ -36,7 +36,9 @@ class RunningStack:
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     state: Path = tmp_path_factory.mktemp("stack")
-    settings = StackSettings(state_dir=state, collect_port=0, write_keys=f"{SITE_ID}={WRITE_KEY},other-shop=wk_other")
+    settings = StackSettings(
+        state_dir=state, collect_port=0, scheduler=False, write_keys=f"{SITE_ID}={WRITE_KEY},other-shop=wk_other"
+    )
     stack = LocalStack(settings).start()
     try:
         yield RunningStack(stack)
