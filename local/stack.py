@@ -26,7 +26,6 @@ from infra.declaration import FunctionDeclaration, HttpTrigger, PubSubTrigger, S
 from local.processes import ChildProcess, free_port
 from local.scheduler import LocalScheduler, ScheduledCall
 from shared.settings import PlatformSettings
-from shared.warehouse import WarehouseUnavailable
 from shared.warehouse.duckdb import DuckDBWarehouse
 
 log = logging.getLogger("cdp.stack")
@@ -85,6 +84,8 @@ class LocalStack:
         self.processes: dict[str, ChildProcess] = {}
         self.audit_subscription = f"{s.collected_topic}-audit"
         self._published: set[str] = set()
+        self._loaded: set[str] = set()
+        self._load_log_offset = 0
         self._audit_thread: threading.Thread | None = None
         self._stop_audit = threading.Event()
         self._audit_lock = threading.Lock()  # the background puller and drain take turns
@@ -281,8 +282,21 @@ class LocalStack:
             )
 
     def loaded_message_ids(self) -> set[str]:
-        with DuckDBWarehouse(self.warehouse_path, read_only=True, lock_wait_seconds=2) as warehouse:
-            return {r["message_id"] for r in warehouse.query("SELECT DISTINCT message_id FROM ops.load_batches")}
+        """Message ids the load step has committed, from its structured log, read on from where the last look
+        stopped (opening the warehouse instead would make the loader let go of the file and reopen it)."""
+        log_path = self.state_dir / "logs" / "load.log"
+        with contextlib.suppress(FileNotFoundError), log_path.open("rb") as lines:
+            lines.seek(self._load_log_offset)
+            for line in lines:
+                if not line.endswith(b"\n"):
+                    break  # a line still being written: read it next time
+                self._load_log_offset += len(line)
+                if line.startswith(b"{") and b'"loaded"' in line:
+                    with contextlib.suppress(ValueError, KeyError):
+                        entry = json.loads(line)
+                        if entry.get("message") == "loaded":
+                            self._loaded.add(entry["message_id"])
+        return self._loaded
 
     def drain(self, timeout: float = 120.0) -> dict[str, Any]:
         """Wait until every message published so far has been loaded. Returns what was waited for."""
@@ -292,10 +306,7 @@ class LocalStack:
         while True:
             with self._audit_lock:
                 self._pull_audit(subscriber, path)
-            try:
-                missing = self._published - self.loaded_message_ids()
-            except WarehouseUnavailable:  # the loader is busy writing: look again
-                missing = self._published
+            missing = self._published - self.loaded_message_ids()
             if not missing:
                 subscriber.close()
                 return {"published": len(self._published), "missing": 0}
