@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -37,7 +38,8 @@ def handle(event_id: str, data: dict[str, Any], service: LoadService | None = No
         payload = base64.b64decode(message.get("data") or "", validate=False)
     except ValueError:
         payload = str(message.get("data")).encode()
+    started = time.perf_counter()
     outcome = service.handle(message_id, payload, _published_at(message))
     # Written only once the rows are committed: the local stack's drain reads these lines.
-    emit("INFO", "loaded", step="load", **outcome.model_dump())
+    emit("INFO", "loaded", step="load", seconds=round(time.perf_counter() - started, 4), **outcome.model_dump())
     return outcome

@@ -32,11 +32,25 @@ _HELD = (duckdb.IOException, duckdb.ConnectionException)
 
 def _is_lock_conflict(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.ConnectionException) or (
-        isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower())
+        isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
+    )
 
 
 def _arrow_schema(spec: TableSpec) -> pa.Schema:
     return pa.schema([pa.field(c.name, _ARROW_TYPES[c.type]) for c in spec.columns])
+
+
+class _Ticket:
+    """One caller's batch in a group commit, and what became of it."""
+
+    def __init__(self, batch: LoadBatch) -> None:
+        self.batch = batch
+        self.done = False
+        self.written = False
+        self.error: Exception | None = None
+
+    def finish(self, *, written: bool = False, error: Exception | None = None) -> None:
+        self.written, self.error, self.done = written, error, True
 
 
 class DuckDBWarehouse(Warehouse):
@@ -59,6 +73,8 @@ class DuckDBWarehouse(Warehouse):
         self._idle = release_after_idle
         self._last_use = 0.0
         self._releaser: threading.Thread | None = None
+        self._queue: list[_Ticket] = []
+        self._queue_lock = threading.Lock()
 
     # -- connection -------------------------------------------------------------------------
     def _connect(self) -> duckdb.DuckDBPyConnection:
@@ -158,25 +174,73 @@ class DuckDBWarehouse(Warehouse):
             self._insert(con, spec, rows)
 
     def write_batch(self, batch: LoadBatch) -> bool:
-        specs = {name: table(name) for name in batch.rows}
+        """Group commit: concurrent callers (the loader's threads) queue their batch; whoever holds the writer
+        lock writes everything queued in one transaction, so a burst of small messages costs one commit."""
+        ticket = _Ticket(batch)
+        with self._queue_lock:
+            self._queue.append(ticket)
         with self._lock:
-            con = self._connect()
-            seen = con.execute(
-                "SELECT 1 FROM ops.load_batches WHERE message_id = $1 LIMIT 1", [batch.message_id]
-            ).fetchone()
-            if seen:
-                return False
-            con.execute("BEGIN TRANSACTION")
-            try:
-                for name, rows in batch.rows.items():
-                    if rows:
-                        self._insert(con, specs[name], rows)
-                self._insert(con, table("ops.load_batches"), [_ledger_row(batch)])
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            return True
+            if not ticket.done:
+                with self._queue_lock:
+                    group, self._queue = self._queue, []
+                self._write_group(group)
+        if ticket.error is not None:
+            raise ticket.error
+        return ticket.written
+
+    def _write_group(self, group: list[_Ticket]) -> None:
+        con = self._connect()
+        ids = [t.batch.message_id for t in group]
+        seen = {
+            r[0]
+            for r in con.execute(
+                "SELECT message_id FROM ops.load_batches WHERE list_contains($1, message_id)", [ids]
+            ).fetchall()
+        }
+        fresh: list[_Ticket] = []
+        for ticket in group:
+            if ticket.batch.message_id in seen:
+                ticket.finish(written=False)
+            else:
+                seen.add(ticket.batch.message_id)  # the same message twice in one group: write it once
+                fresh.append(ticket)
+        if not fresh:
+            return
+        try:
+            self._commit(con, [t.batch for t in fresh])
+        except BadRows as bad:
+            if len(fresh) == 1:
+                fresh[0].finish(error=bad)
+                return
+            for ticket in fresh:  # find whose rows do not fit: each on its own, each told its own outcome
+                try:
+                    self._commit(con, [ticket.batch])
+                    ticket.finish(written=True)
+                except BadRows as own:
+                    ticket.finish(error=own)
+            return
+        except Exception as exc:
+            for ticket in fresh:
+                ticket.finish(error=exc)
+            return
+        for ticket in fresh:
+            ticket.finish(written=True)
+
+    def _commit(self, con: duckdb.DuckDBPyConnection, batches: list[LoadBatch]) -> None:
+        rows: dict[str, list[dict[str, Any]]] = {}
+        for batch in batches:
+            for name, table_rows in batch.rows.items():
+                rows.setdefault(name, []).extend(table_rows)
+        rows["ops.load_batches"] = [_ledger_row(b) for b in batches]
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for name, table_rows in rows.items():
+                if table_rows:
+                    self._insert(con, table(name), table_rows)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
 
     # -- reads ------------------------------------------------------------------------------
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:

@@ -69,3 +69,32 @@ def test_a_reader_waits_for_the_writer_to_let_go(tmp_path: Path) -> None:
 def test_reading_a_missing_warehouse_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="run the stack"):
         DuckDBWarehouse(tmp_path / "none.duckdb", read_only=True).query("SELECT 1")
+
+
+def test_concurrent_batches_commit_together_and_each_caller_gets_its_own_outcome(warehouse: DuckDBWarehouse) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def batch(n: int) -> LoadBatch:
+        rows = [page_row(f"e{n}-{i}") for i in range(5)]
+        if n == 7:
+            rows[2] = {**rows[2], "event_time": "not a time"}
+        return LoadBatch(message_id="m-bad" if n == 7 else f"m{n % 20}", rows={"raw.page": rows})  # most twice
+
+    def write(n: int) -> str:
+        try:
+            return "written" if warehouse.write_batch(batch(n)) else "seen"
+        except BadRows as bad:
+            return f"bad {sorted(bad.bad)}"
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(write, range(40)))
+    assert outcomes[7] == "bad [2]"
+    by_message: dict[str, list[str]] = {}
+    for n, outcome in enumerate(outcomes):
+        if n != 7:
+            by_message.setdefault(f"m{n % 20}", []).append(outcome)
+    assert by_message.pop("m7") == ["written"]
+    for message, results in by_message.items():
+        assert sorted(results) == ["seen", "written"], (message, results)
+    assert warehouse.query("SELECT COUNT(*) AS n FROM ops.load_batches") == [{"n": 20}]
+    assert warehouse.query("SELECT COUNT(*) AS n FROM raw.page") == [{"n": 100}]
