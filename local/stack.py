@@ -137,6 +137,9 @@ class LocalStack:
     # -- start / stop -----------------------------------------------------------------------
     def start(self) -> LocalStack:
         try:
+            # Only what this run's loader logs counts for its drain (an emulator restart reuses message ids).
+            load_log = self.state_dir / "logs" / "load.log"
+            self._load_log_offset = load_log.stat().st_size if load_log.exists() else 0
             self._start_emulator()
             self._create_topology()
             with DuckDBWarehouse(self.warehouse_path) as warehouse:

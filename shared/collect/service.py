@@ -242,7 +242,7 @@ class CollectService:
             return Rejection(reason_code="invalid_value", reason=str(exc), event_id=event_id, payload=item)
 
     def _publish(self, site_id: str, rows: dict[str, list[dict[str, Any]]], accepted: int) -> str:
-        data = orjson.dumps({"schema": MESSAGE_SCHEMA, "site_id": site_id, "rows": rows})
+        data = orjson.dumps({"schema": MESSAGE_SCHEMA, "batch_id": uuid.uuid4().hex, "site_id": site_id, "rows": rows})
         attributes = {
             "site_id": site_id,
             "schema": MESSAGE_SCHEMA,
@@ -278,7 +278,14 @@ class CollectService:
         )
         try:
             self.publisher.publish(
-                orjson.dumps({"schema": MESSAGE_SCHEMA, "site_id": site_id, "rows": {"ops.rejected": [row]}}),
+                orjson.dumps(
+                    {
+                        "schema": MESSAGE_SCHEMA,
+                        "batch_id": uuid.uuid4().hex,
+                        "site_id": site_id,
+                        "rows": {"ops.rejected": [row]},
+                    }
+                ),
                 {"schema": MESSAGE_SCHEMA, "events": "0", "rejected": "1", **({"site_id": site_id} if site_id else {})},
             )
         except PublishUnavailable as exc:

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from shared.collect.service import MAX_REJECTED_PAYLOAD, MESSAGE_SCHEMA
 from shared.schema import all_tables
@@ -20,7 +20,8 @@ log = logging.getLogger("cdp.load")
 
 
 class LoadOutcome(BaseModel):
-    message_id: str
+    message_id: str = Field(description="the Pub/Sub message id")
+    batch_id: str = Field(description="the ledger key: collect's batch id, else the message id")
     written: bool
     rows: int
     rejected: int
@@ -64,8 +65,13 @@ def parse_message(message_id: str, data: bytes, published_at: datetime | None) -
     if unknown:
         raise PermanentMessageError(f"message names unknown table(s) {unknown}")
     # Rows are checked against their tables by the warehouse, column by column: no second, slower pass here.
-    return LoadBatch.model_construct(message_id=message_id, published_at=published_at,
-                                     site_id=document.get("site_id"), rows=rows)
+    # The ledger key is collect's own batch id: unique for good, where Pub/Sub ids from an emulator restart
+    # repeat; a redelivery carries the same body and so the same id.
+    batch_id = document.get("batch_id")
+    ledger_id = batch_id if isinstance(batch_id, str) and batch_id else message_id
+    return LoadBatch.model_construct(
+        message_id=ledger_id, published_at=published_at, site_id=document.get("site_id"), rows=rows
+    )
 
 
 class LoadService:
@@ -87,7 +93,11 @@ class LoadService:
             try:
                 written = self.warehouse.write_batch(batch)
                 return LoadOutcome(
-                    message_id=message_id, written=written, rows=batch.row_count, rejected=batch.rejected_count
+                    message_id=message_id,
+                    batch_id=batch.message_id,
+                    written=written,
+                    rows=batch.row_count,
+                    rejected=batch.rejected_count,
                 )
             except BadRows as bad:
                 batch = _move_to_rejected(batch, bad)

@@ -31,7 +31,7 @@ class BadRows(Exception):
 class LoadBatch(BaseModel):
     """One Pub/Sub message's worth of rows, written together with its ledger entry."""
 
-    message_id: str
+    message_id: str = Field(description="ledger key: collect's batch id (or the Pub/Sub message id)")
     published_at: datetime | None = None
     site_id: str | None = None
     rows: dict[str, list[dict[str, Any]]] = Field(default_factory=dict, description="qualified table -> rows")

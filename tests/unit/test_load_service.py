@@ -78,4 +78,16 @@ def test_the_cloud_event_edge_reads_the_push_envelope(warehouse: DuckDBWarehouse
     outcome = handler.handle("ce-1", envelope, LoadService(warehouse))
     assert outcome.message_id == "pm-1" and outcome.written
     ledger = warehouse.query("SELECT message_id, published_at FROM ops.load_batches")[0]
-    assert ledger["message_id"] == "pm-1" and ledger["published_at"].year == 2026
+    assert ledger["message_id"] == outcome.batch_id == orjson.loads(data)["batch_id"]
+    assert ledger["published_at"].year == 2026
+
+
+def test_the_ledger_key_survives_an_emulator_restart(warehouse: DuckDBWarehouse) -> None:
+    """A restarted emulator numbers messages from 1 again: the same Pub/Sub id on new rows must still load."""
+    service = LoadService(warehouse)
+    first = collected_message([{"type": "page", "anonymousId": "before"}])
+    second = collected_message([{"type": "page", "anonymousId": "after"}])
+    assert service.handle("1", first).written
+    assert service.handle("1", second).written
+    assert service.handle("1", second).written is False  # a true redelivery
+    assert count(warehouse, "raw.page") == 2

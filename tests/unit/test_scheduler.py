@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime
 
+import pytest
+
 from local.scheduler import ScheduledCall
+from local.stack import EmulatorMissing, find_emulator
 
 
 def test_next_time_is_in_the_schedule_time_zone() -> None:
@@ -16,3 +20,9 @@ def test_next_time_is_in_the_schedule_time_zone() -> None:
 def test_every_fifteen_minutes() -> None:
     call = ScheduledCall(step="score", url="http://127.0.0.1:1/", cron="*/15 * * * *", time_zone="UTC")
     assert call.next_after(datetime(2026, 11, 23, 12, 7, tzinfo=UTC)) == datetime(2026, 11, 23, 12, 15, tzinfo=UTC)
+
+
+def test_a_missing_emulator_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(EmulatorMissing, match="gcloud components install pubsub-emulator"):
+        find_emulator(None)
