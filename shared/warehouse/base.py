@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from shared.schema import TableSpec
+from shared.timeutil import iso_now, to_iso
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 
@@ -43,6 +44,17 @@ class LoadBatch(BaseModel):
     @property
     def rejected_count(self) -> int:
         return len(self.rows.get("ops.rejected", []))
+
+    def ledger_row(self) -> dict[str, Any]:
+        """Its ops.load_batches row."""
+        return {
+            "message_id": self.message_id,
+            "loaded_at": iso_now(),
+            "published_at": to_iso(self.published_at) if self.published_at else None,
+            "site_id": self.site_id,
+            "row_count": self.row_count,
+            "rejected_count": self.rejected_count,
+        }
 
 
 def _fits(type_name: str, value: Any) -> bool:
@@ -106,7 +118,8 @@ class Warehouse(abc.ABC):
 
     @abc.abstractmethod
     def write_batch(self, batch: LoadBatch) -> bool:
-        """Write a message's rows and its ledger entry; False when the message was already written.
+        """Write a message's rows and its ledger entry. False when the adapter knows the message was already
+        written (DuckDB checks its ledger); BigQuery always answers True and leaves duplicates to the views.
         Raises BadRows (nothing written) when rows do not fit, WarehouseUnavailable when it should be retried."""
 
     @abc.abstractmethod

@@ -231,7 +231,7 @@ class DuckDBWarehouse(Warehouse):
         for batch in batches:
             for name, table_rows in batch.rows.items():
                 rows.setdefault(name, []).extend(table_rows)
-        rows["ops.load_batches"] = [_ledger_row(b) for b in batches]
+        rows["ops.load_batches"] = [b.ledger_row() for b in batches]
         con.execute("BEGIN TRANSACTION")
         try:
             for name, table_rows in rows.items():
@@ -255,16 +255,3 @@ class DuckDBWarehouse(Warehouse):
                 return []
             names = [d[0] for d in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-def _ledger_row(batch: LoadBatch) -> dict[str, Any]:
-    from shared.timeutil import iso_now, to_iso
-
-    return {
-        "message_id": batch.message_id,
-        "loaded_at": iso_now(),
-        "published_at": to_iso(batch.published_at) if batch.published_at else None,
-        "site_id": batch.site_id,
-        "row_count": batch.row_count,
-        "rejected_count": batch.rejected_count,
-    }
