@@ -28,6 +28,9 @@ class PlatformSettings(BaseSettings):
     trusted_proxy_hops: int = Field(
         1, description="proxies that append to X-Forwarded-For: 1 on Cloud Run / Functions, 2 behind an external ALB, 0 to use the socket peer"
     )
+    publish_linger_seconds: float = Field(
+        0.002, description="how long the publisher waits for concurrent requests to share a Publish call"
+    )
     publish_timeout_seconds: float = Field(10.0, description="how long collect waits for Pub/Sub before answering 503")
     write_keys: str = Field(
         "demo-shop=wk_demo_shop",

@@ -36,7 +36,12 @@ CORS = {
 @lru_cache(maxsize=1)
 def default_service() -> CollectService:
     settings = platform_settings()
-    publisher = PubSubPublisher(settings.project, settings.collected_topic, timeout_seconds=settings.publish_timeout_seconds)
+    publisher = PubSubPublisher(
+        settings.project,
+        settings.collected_topic,
+        timeout_seconds=settings.publish_timeout_seconds,
+        linger_seconds=settings.publish_linger_seconds,
+    )
     return CollectService(publisher, settings.sites_by_write_key)
 
 
