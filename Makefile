@@ -33,6 +33,7 @@ test: $(READY) browser
 bench: $(READY)
 	@command -v wrk >/dev/null || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 	$(PY) -m bench.run
+	$(PY) -m bench.refine_bench --out bench/results/refine.json
 
 clean:
 	rm -rf .cdp bench/results

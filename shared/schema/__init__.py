@@ -1,4 +1,5 @@
-"""The table schemas, read from raw.json: one source for the loader, both warehouses and the Pulumi program."""
+"""The table schemas, read from raw.json and refined.json: one source for the loader, the refine stage, both
+warehouses and the Pulumi program."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 SCHEMA_FILE = Path(__file__).with_name("raw.json")
+REFINED_FILE = Path(__file__).with_name("refined.json")
 RAW_TABLES = ("user", "page", "land", "conv", "event")
 
 BigQueryType = Literal["STRING", "INT64", "FLOAT64", "BOOL", "TIMESTAMP"]
@@ -58,7 +60,8 @@ def all_tables() -> dict[str, TableSpec]:
         own = [Column(**c) for c in body.pop("columns")]
         spec = TableSpec(name=name, columns=common + own, **body)
         specs[spec.qualified_name] = spec
-    for name, body in doc["ops_tables"].items():
+    refined = json.loads(REFINED_FILE.read_text())["tables"]
+    for name, body in [*doc["ops_tables"].items(), *refined.items()]:
         cols = [Column(**c) for c in body.pop("columns")]
         spec = TableSpec(name=name, columns=cols, **body)
         specs[spec.qualified_name] = spec

@@ -108,6 +108,14 @@ def load_sql(name: str) -> str:
 class Warehouse(abc.ABC):
     """Tables are named dataset.table (raw.page, ops.rejected); SQL is GoogleSQL with @named parameters."""
 
+    # Whether the code may create its own tables. In the cloud the Pulumi program owns them (and the
+    # functions' identities may not create datasets); the embedded DuckDB file is created by the code.
+    owns_schema: bool = False
+
+    def ensure_schema_if_owned(self) -> None:
+        if self.owns_schema:
+            self.ensure_schema()
+
     @abc.abstractmethod
     def ensure_schema(self) -> None:
         """Create the datasets, tables and views of shared/schema if they are missing."""

@@ -57,6 +57,8 @@ class DuckDBWarehouse(Warehouse):
     """One DuckDB file. DuckDB allows one writing process, so the file is held only while in use:
     a reader (the CLI) or the loader waits briefly for the other instead of failing."""
 
+    owns_schema = True
+
     def __init__(
         self,
         path: Path | str,

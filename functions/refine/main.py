@@ -1,0 +1,65 @@
+"""refine (scheduled): raw events of a period into one clean, current profile per customer.
+
+Cloud Scheduler (locally: the stack's scheduler, or `cdp run refine`) POSTs the JSON body of function.json's
+schedule: a RefineRequest (mode rolling / range / full / incremental, ...). `refine_event` takes the same
+request as a Pub/Sub message (CloudEvent) for deployments that route the schedule through a topic."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from functools import lru_cache
+from typing import Any
+
+import functions_framework
+from cloudevents.http import CloudEvent
+from flask import Request
+from pydantic import ValidationError
+
+from shared.refine.service import RefineBusy, RefineFailed, RefineRequest, RefineRun, run_refine
+from shared.warehouse import Warehouse, open_warehouse
+
+log = logging.getLogger("cdp.refine")
+
+
+@lru_cache(maxsize=1)
+def _warehouse() -> Warehouse:
+    return open_warehouse()
+
+
+def handle(body: dict[str, Any], warehouse: Warehouse | None = None) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, JSON answer). 400: a bad request (not retried); 409: another run is under way;
+    500: the run failed (recorded in refined.runs; the scheduler's retry re-runs it, which is safe)."""
+    try:
+        request = RefineRequest.model_validate({"trigger": "scheduler", **body})
+    except ValidationError as exc:
+        return 400, {"error": "invalid refine request", "detail": json.loads(exc.json())}
+    try:
+        run: RefineRun = run_refine(warehouse or _warehouse(), request)
+    except RefineBusy as exc:
+        return 409, {"error": str(exc)}
+    except RefineFailed as exc:
+        return 500, exc.run.model_dump(mode="json")
+    return 200, run.model_dump(mode="json")
+
+
+@functions_framework.http
+def refine(request: Request) -> tuple[dict[str, Any], int]:
+    body = request.get_json(silent=True) if request.data else {}
+    status, answer = handle(body if isinstance(body, dict) else {})
+    log.info("refine: HTTP %s %s", status, json.dumps(answer, default=str)[:2000])
+    return answer, status
+
+
+@functions_framework.cloud_event
+def refine_event(event: CloudEvent) -> None:
+    """A Pub/Sub message whose data is the request's JSON. Never raises: a failed run is recorded and the
+    next scheduled run covers the period again (retrying a whole refine on redelivery gains nothing)."""
+    message = (event.data or {}).get("message", {}) if isinstance(event.data, dict) else {}
+    try:
+        body = json.loads(base64.b64decode(message.get("data") or b"") or b"{}")
+    except (ValueError, TypeError):
+        body = {}
+    status, answer = handle(body if isinstance(body, dict) else {})
+    log.info("refine (pubsub %s): %s %s", event["id"], status, json.dumps(answer, default=str)[:2000])

@@ -1,0 +1,96 @@
+"""Deletion on request: erase a person, found by any one identifier, from the raw and refined tables.
+
+The person is every identifier of the customer the given identifier belongs to (or just that identifier when
+refine has not seen it yet). Each is tombstoned in refined.erasures, so later events of these ids are never
+profiled again, and the request is recorded with the number of rows it erased. Re-running a request is safe
+(and, on BigQuery, deletes rows that were still in the streaming buffer the first time). Segment and
+activation tables are not built yet: when they are, their delete steps belong here."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from shared.refine import pii
+from shared.schema import RAW_TABLES
+from shared.warehouse.base import Warehouse, load_sql
+
+log = logging.getLogger("cdp.refine.erase")
+
+IdentifierType = Literal["anonymous_id", "user_id", "email", "phone", "crm_id"]
+_NODE_TYPE = {"anonymous_id": "a", "user_id": "u", "email": "e", "phone": "p", "crm_id": "c"}
+
+
+class ErasureRequest(BaseModel):
+    site_id: str
+    identifier_type: IdentifierType
+    value: str = Field(min_length=1)
+    requested_by: str = "unknown"
+    request_id: str | None = Field(None, description="default: derived from site, type and value (idempotent)")
+
+
+class ErasureResult(BaseModel):
+    request_id: str
+    node: str
+    identifiers: int
+    customer_id: str | None
+    rows_erased: int
+
+
+def node_of(request: ErasureRequest) -> str:
+    value = request.value.strip()
+    if request.identifier_type == "email":
+        value = pii.standardise_email(value).value or value.lower()
+    elif request.identifier_type == "phone":
+        value = pii.standardise_phone(value).value or value
+    return f"{request.site_id}|{_NODE_TYPE[request.identifier_type]}:{value}"
+
+
+def _count(rows: list[dict[str, Any]]) -> int:
+    if rows and len(rows[0]) == 1:
+        value = next(iter(rows[0].values()))
+        return int(value) if isinstance(value, int) else 0
+    return 0
+
+
+def erase_person(warehouse: Warehouse, request: ErasureRequest) -> ErasureResult:
+    warehouse.ensure_schema_if_owned()
+    node = node_of(request)
+    request_id = request.request_id or "erase-" + hashlib.sha256(node.encode()).hexdigest()[:20]
+    params = {
+        "request_id": request_id,
+        "site_id": request.site_id,
+        "erase_node": node,
+        "requested_by": request.requested_by,
+    }
+    warehouse.query_file("refine/erase_tombstones", params)
+    erased = 0
+    for table in RAW_TABLES:
+        erased += _count(warehouse.query(load_sql("refine/erase_raw").replace("{table}", table), params))
+    erased += _count(warehouse.query_file("refine/erase_raw_user_pii", params))
+    for step in (
+        "erase_events",
+        "erase_traits",
+        "erase_sessions",
+        "erase_sessions_device",
+        "erase_edges",
+        "erase_dropped_links",
+        "erase_profiles",
+        "erase_pii_values",
+        "erase_identity_map",
+    ):
+        erased += _count(warehouse.query_file(f"refine/{step}", params))
+    warehouse.query_file("refine/erase_customers", params)
+    warehouse.query_file("refine/erase_record", {**params, "rows_erased": erased})
+    tombstones = warehouse.query(
+        "SELECT node, customer_id FROM refined.erasures WHERE request_id = @request_id", {"request_id": request_id}
+    )
+    customer = next((r["customer_id"] for r in tombstones if r["customer_id"]), None)
+    result = ErasureResult(
+        request_id=request_id, node=node, identifiers=len(tombstones), customer_id=customer, rows_erased=erased
+    )
+    log.info("erasure: %s", result.model_dump_json())
+    return result

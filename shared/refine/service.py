@@ -1,0 +1,332 @@
+"""Refinement: raw events of a period into one clean, current profile per customer (docs/refine.md).
+
+The logic layer: it knows the Warehouse port and the GoogleSQL files of shared/sql/refine/, nothing of the
+cloud. Python does what SQL cannot do the same way on BigQuery and DuckDB (PII standardisation of the period's
+new distinct values, the bounded propagation loop); every table-sized step is one SQL statement.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, Field, model_validator
+
+from shared.refine import pii
+from shared.timeutil import to_iso, utc_now
+from shared.warehouse.base import Warehouse
+
+log = logging.getLogger("cdp.refine")
+
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+DEFAULT_TIME_ZONE = "Asia/Seoul"
+
+
+class RefineBusy(RuntimeError):
+    """Another run is still running (its work tables must not be overwritten)."""
+
+
+class RefineFailed(RuntimeError):
+    def __init__(self, run: RefineRun) -> None:
+        self.run = run
+        super().__init__(f"refine run {run.run_id} failed: {run.error}")
+
+
+class RefineRequest(BaseModel):
+    """What to refine. mode:
+    - rolling (default): the last `days` days up to now;
+    - range: [start, end) as given;
+    - full: everything from 2000-01-01, identity graph rebuilt from raw (customer ids survive);
+    - incremental: from the last successful run's end minus `overlap_hours` (late events), up to now;
+      a full rebuild when nothing succeeded yet."""
+
+    mode: Literal["rolling", "range", "full", "incremental"] = "rolling"
+    days: int = Field(3, ge=1, le=3660, description="rolling window")
+    start: datetime | None = None
+    end: datetime | None = None
+    overlap_hours: int = Field(48, ge=0, le=24 * 90, description="incremental: late events re-read")
+    trigger: str = "manual"
+    site_time_zones: dict[str, str] = Field(default_factory=dict, description="site_id -> IANA time zone")
+    default_time_zone: str = DEFAULT_TIME_ZONE
+    value_window_days: int = Field(90, ge=1, description="window of rvn, odr, avg_rvn, ad, cc")
+    max_links: int = Field(20, ge=1, description="ids of one type one id may join (guards)")
+    max_passes: int = Field(30, ge=1, le=200, description="bound on label propagation passes")
+    now: datetime | None = Field(None, description="clock override (tests, backfills)")
+
+    @model_validator(mode="after")
+    def _range_given(self) -> RefineRequest:
+        for zone in (self.default_time_zone, *self.site_time_zones.values()):
+            try:
+                ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {zone!r}") from None
+        if self.mode == "range":
+            if self.start is None or self.end is None:
+                raise ValueError("mode=range needs start and end")
+            if self.end <= self.start:
+                raise ValueError("end must be after start")
+        for moment in (self.start, self.end, self.now):
+            if moment is not None and moment.tzinfo is None:
+                raise ValueError("times must carry a time zone")
+        return self
+
+
+class RefineRun(BaseModel):
+    run_id: str
+    status: Literal["succeeded", "failed"]
+    mode: str
+    period_start: datetime
+    period_end: datetime
+    error: str | None = None
+    events_read: int = 0
+    pii_values_new: int = 0
+    identifiers: int = 0
+    edges: int = 0
+    dropped_links: int = 0
+    passes: int = 0
+    converged: bool = True
+    conflicts: int = 0
+    customers: int = 0
+    customers_new: int = 0
+    merges: int = 0
+    profiles: int = 0
+    duration_seconds: float = 0.0
+    step_seconds: dict[str, float] = Field(default_factory=dict)
+
+
+def resolve_period(warehouse: Warehouse, request: RefineRequest, now: datetime) -> tuple[str, datetime, datetime]:
+    """(effective mode, start, end) of a request."""
+    if request.mode == "range":
+        assert request.start is not None and request.end is not None
+        return "range", request.start, request.end
+    if request.mode == "rolling":
+        return "rolling", now - timedelta(days=request.days), now
+    if request.mode == "incremental":
+        rows = warehouse.query_file("refine/last_success")
+        last = rows[0]["period_end"] if rows else None
+        if last is not None:
+            last = last if last.tzinfo else last.replace(tzinfo=UTC)
+            return "incremental", min(last, now) - timedelta(hours=request.overlap_hours), now
+    return "full", EPOCH, now + timedelta(seconds=1)
+
+
+class _Run:
+    def __init__(self, warehouse: Warehouse, request: RefineRequest, run_id: str) -> None:
+        self.wh = warehouse
+        self.request = request
+        self.run_id = run_id
+        self.steps: dict[str, float] = {}
+        self.params: dict[str, Any] = {}
+
+    def sql(self, name: str, **extra: Any) -> list[dict[str, Any]]:
+        started = time.perf_counter()
+        rows = self.wh.query_file(f"refine/{name}", {**self.params, **extra})
+        self.steps[name] = round(self.steps.get(name, 0.0) + time.perf_counter() - started, 4)
+        return rows
+
+    def propagate(self) -> tuple[int, bool]:
+        """Connected components of refined.work_graph_edges into refined.work_labels: bounded passes that
+        alternate between work_labels and work_labels_next (no pass copies the labels)."""
+        self.sql("label_init")
+        passes, converged, in_next = 0, False, False
+        while passes < self.request.max_passes:
+            passes += 1
+            if in_next:
+                self.sql("label_pass_back")
+                changed = self.sql("label_changes_back")[0]["changed"] or 0
+            else:
+                self.sql("label_pass")
+                changed = self.sql("label_changes")[0]["changed"] or 0
+            in_next = not in_next
+            if changed == 0:
+                converged = True
+                break
+        if in_next:
+            self.sql("label_promote")
+        return passes, converged
+
+
+def _utc_offset(zone: str, moment: datetime) -> int:
+    offset = moment.astimezone(ZoneInfo(zone)).utcoffset()
+    return int(offset.total_seconds()) if offset is not None else 0
+
+
+def _embedded(warehouse: Warehouse) -> bool:
+    try:
+        from shared.warehouse.duckdb import DuckDBWarehouse
+    except ImportError:  # pragma: no cover - the cloud image may leave duckdb out
+        return False
+    return isinstance(warehouse, DuckDBWarehouse)
+
+
+def run_refine(warehouse: Warehouse, request: RefineRequest | None = None) -> RefineRun:
+    """One refine run. Idempotent: the same request on the same raw data leaves the same refined tables.
+    Raises RefineBusy when another run is under way, RefineFailed (after recording it) when a step fails."""
+    request = request or RefineRequest()
+    warehouse.ensure_schema_if_owned()
+    started = time.perf_counter()
+    now = request.now or utc_now()
+    active = warehouse.query_file("refine/runs_active")
+    if active:
+        raise RefineBusy(f"run {active[0]['run_id']} is running since {active[0]['started_at']}")
+    mode, start, end = resolve_period(warehouse, request, now)
+    run_id = f"r{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    run = _Run(warehouse, request, run_id)
+    run.params = {
+        "run_id": run_id,
+        "period_start": start,
+        "period_end": end,
+        "junk_pattern": pii.junk_pattern(),
+        "max_links": request.max_links,
+        "default_offset_s": _utc_offset(request.default_time_zone, end),
+        "value_start": end - timedelta(days=request.value_window_days),
+    }
+    embedded = _embedded(warehouse)
+    if embedded:
+        # DuckDB checkpoints the whole file whenever its WAL passes 16 MB: every big step would rewrite the
+        # database. One checkpoint at the end instead (the setting is the connection's, not the file's).
+        warehouse.query("SET checkpoint_threshold = '8GB'")
+    run.sql("run_start", run_trigger=request.trigger, run_mode=mode)
+    result = RefineRun(run_id=run_id, status="succeeded", mode=mode, period_start=start, period_end=end)
+    try:
+        _refine(run, result, full=mode == "full")
+    except Exception as exc:
+        result.status = "failed"
+        result.error = f"{type(exc).__name__}: {exc}"[:2000]
+        log.exception("refine %s failed", run_id)
+    result.duration_seconds = round(time.perf_counter() - started, 3)
+    _finish(run, result)
+    if embedded:
+        started_checkpoint = time.perf_counter()
+        warehouse.query("CHECKPOINT")
+        run.steps["checkpoint"] = round(time.perf_counter() - started_checkpoint, 4)
+        warehouse.query("SET checkpoint_threshold = '16MB'")
+    result.step_seconds = run.steps
+    log.info("refine: %s", result.model_dump_json(exclude={"step_seconds"}))
+    if result.status == "failed":
+        raise RefineFailed(result)
+    return result
+
+
+def _refine(run: _Run, result: RefineRun, *, full: bool) -> None:
+    # Site time zones (request overrides stored ones) with their UTC offset at the as-of: day counts use it.
+    zones = {r["site_id"]: r["time_zone"] for r in run.sql("site_settings_select")}
+    zones.update(run.request.site_time_zones)
+    for site_id, zone in sorted(zones.items()):
+        run.sql("site_settings_delete", site_id=site_id)
+        run.sql(
+            "site_settings_insert",
+            site_id=site_id,
+            time_zone=zone,
+            utc_offset_seconds=_utc_offset(zone, run.params["period_end"]),
+        )
+    # 1. the period's events (deduplicated), PII standardised in Python, traits, sessions.
+    run.sql("events_delete")
+    run.sql("events_insert")
+    if not full:
+        run.sql("events_boundary_dedupe")
+    result.pii_values_new = _standardise_new_values(run)
+    run.sql("traits_delete")
+    run.sql("traits_insert")
+    run.sql("sessions_delete")
+    run.sql("sessions_insert")
+    # 2. the identity graph: accumulated edges, guards, components with bounded label propagation.
+    if full:
+        run.sql("edges_delete_all")
+    run.sql("edges_insert")
+    run.sql("graph_strong")
+    passes, converged = run.propagate()
+    run.sql("strong_groups")
+    run.sql("work_edges")
+    conflicts = 0
+    for _round in range(3):
+        run.sql("graph_kept")
+        round_passes, round_converged = run.propagate()
+        passes += round_passes
+        converged = converged and round_converged
+        run.sql("conflicts")
+        conflicts = run.sql("conflicts_count")[0]["conflicts"] or 0
+        if conflicts == 0:
+            break
+        run.sql("conflicts_drop")
+    result.passes, result.converged, result.conflicts = passes, converged, conflicts
+    if not converged:
+        # Partial labels would split customers (new ids, then merges back): keep the last good identity map
+        # and profiles, and say so. Raise max_passes (or look at the graph: a pathological chain).
+        raise RuntimeError(f"label propagation did not converge within {run.request.max_passes} passes per round")
+    if conflicts:
+        raise RuntimeError(f"{conflicts} components still join user ids of different customers after 3 rounds")
+    # 3. stable customer ids and merges, then the golden profile.
+    run.sql("assign")
+    run.sql("merges_insert")
+    run.sql("customers_merged")
+    run.sql("customers_insert")
+    run.sql("identity_map_delete")
+    run.sql("identity_map_insert")
+    run.sql("dropped_links_delete")
+    run.sql("dropped_links_insert")
+    run.sql("profiles_delete")
+    run.sql("profiles_insert")
+    counts = run.sql("run_counts")[0]
+    for key, value in counts.items():
+        setattr(result, key, int(value or 0))
+    run.sql("work_cleanup")
+
+
+def _standardise_new_values(run: _Run) -> int:
+    """The period's raw PII values never seen before, standardised in Python into refined.pii_values."""
+    started = time.perf_counter()
+    candidates = run.sql("pii_candidates")
+    stamp = to_iso(utc_now())
+    rows = []
+    for row in candidates:
+        std = pii.standardise(row["kind"], row["raw_value"])
+        rows.append(
+            {
+                "value_id": hashlib.sha256(f"{row['kind']}\x1f{row['raw_value']}".encode()).hexdigest()[:32],
+                "kind": row["kind"],
+                "raw_value": row["raw_value"],
+                "value": std.value,
+                "valid": std.valid,
+                "reason": std.reason,
+                "standardised_at": stamp,
+            }
+        )
+    for i in range(0, len(rows), 50_000):
+        run.wh.insert_rows("refined.pii_values", rows[i : i + 50_000])
+    run.steps["pii_python"] = round(time.perf_counter() - started, 4)
+    return len(rows)
+
+
+def _finish(run: _Run, result: RefineRun) -> None:
+    try:
+        run.sql(
+            "run_finish",
+            run_status=result.status,
+            run_error=result.error,
+            events_read=result.events_read,
+            pii_values_new=result.pii_values_new,
+            identifiers=result.identifiers,
+            edges=result.edges,
+            dropped_links=result.dropped_links,
+            passes=result.passes,
+            converged=result.converged,
+            customers=result.customers,
+            customers_new=result.customers_new,
+            merges=result.merges,
+            profiles=result.profiles,
+            duration_seconds=result.duration_seconds,
+        )
+    except Exception:  # the run's own failure is the one to report
+        log.exception("refine %s: the run ledger could not be updated", run.run_id)
+
+
+def refine_status(warehouse: Warehouse, stale_after_hours: int = 26) -> dict[str, Any]:
+    """The last run, the last success and whether the profiles are stale."""
+    rows = warehouse.query_file("refine/status", {"stale_after_hours": stale_after_hours})
+    return rows[0] if rows else {"stale": True}

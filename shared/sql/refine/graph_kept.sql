@@ -1,0 +1,5 @@
+-- Identity step 4: the edges no guard dropped, both directions, for label propagation.
+CREATE OR REPLACE TABLE refined.work_graph_edges AS
+SELECT src, dst FROM refined.work_edges WHERE drop_reason IS NULL
+UNION DISTINCT
+SELECT dst, src FROM refined.work_edges WHERE drop_reason IS NULL

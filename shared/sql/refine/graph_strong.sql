@@ -1,0 +1,24 @@
+-- Identity step 1: the strong graph (user ids and CRM ids), to find which user ids may be one customer.
+-- Only explicit links join strong ids: alias calls, and a CRM id carried by exactly one user id.
+-- Both directions; label propagation (label_*.sql) resolves it into refined.work_labels.
+CREATE OR REPLACE TABLE refined.work_graph_edges AS
+WITH typed AS (
+  SELECT e.*, SUBSTR(e.src, LENGTH(e.site_id) + 2, 1) AS src_type, SUBSTR(e.dst, LENGTH(e.site_id) + 2, 1) AS dst_type
+  FROM refined.identity_edges AS e
+  WHERE e.blocked IS NULL
+),
+crm_users AS (
+  SELECT dst AS crm, COUNT(DISTINCT src) AS users
+  FROM typed
+  WHERE kind = 'crm' AND src_type = 'u'
+  GROUP BY dst
+),
+strong AS (
+  SELECT t.src, t.dst FROM typed AS t WHERE t.kind = 'alias' AND t.dst_type = 'u'
+  UNION ALL
+  SELECT t.src, t.dst FROM typed AS t JOIN crm_users AS c ON c.crm = t.dst
+  WHERE t.kind = 'crm' AND t.src_type = 'u' AND c.users = 1
+)
+SELECT src, dst FROM strong
+UNION DISTINCT
+SELECT dst, src FROM strong

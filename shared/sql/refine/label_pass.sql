@@ -1,0 +1,20 @@
+-- Connected components, one pass (run a bounded number of times until label_changes.sql counts 0):
+-- min-label propagation from the neighbours, then pointer jumping (a node takes its label's label), which
+-- cuts the passes needed from the graph's diameter to about its logarithm. Labels only ever decrease and
+-- stay inside the component, so the fixed point is the component's smallest node.
+CREATE OR REPLACE TABLE refined.work_labels_next AS
+WITH hop AS (
+  SELECT e.src AS node, MIN(l.label) AS label
+  FROM refined.work_graph_edges AS e
+  JOIN refined.work_labels AS l ON l.node = e.dst
+  GROUP BY e.src
+),
+stepped AS (
+  SELECT l.node, l.label AS old_label, IF(h.label < l.label, h.label, l.label) AS label
+  FROM refined.work_labels AS l
+  LEFT JOIN hop AS h ON h.node = l.node
+)
+SELECT s.node, IF(j.label < s.label, j.label, s.label) AS label,
+  IF(j.label < s.label, j.label, s.label) <> s.old_label AS changed
+FROM stepped AS s
+LEFT JOIN stepped AS j ON j.node = s.label

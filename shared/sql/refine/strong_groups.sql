@@ -1,0 +1,4 @@
+-- Identity step 2: each user / CRM id's strong group (ids joined by alias or a shared CRM record).
+CREATE OR REPLACE TABLE refined.work_strong_groups AS
+SELECT node, label AS grp
+FROM refined.work_labels

@@ -1,0 +1,8 @@
+-- The run's work tables are dropped once its results are written.
+DROP TABLE IF EXISTS refined.work_graph_edges;
+DROP TABLE IF EXISTS refined.work_labels;
+DROP TABLE IF EXISTS refined.work_labels_next;
+DROP TABLE IF EXISTS refined.work_strong_groups;
+DROP TABLE IF EXISTS refined.work_conflicts;
+DROP TABLE IF EXISTS refined.work_edges;
+DROP TABLE IF EXISTS refined.work_assign

@@ -1,0 +1,89 @@
+"""The refine function's edge: the scheduler's JSON body in, one run, its outcome as the HTTP status."""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+from datetime import timedelta
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from cloudevents.http import CloudEvent
+
+from shared.refine.service import refine_status
+from shared.warehouse.duckdb import DuckDBWarehouse
+from tests.refine_truth import T0, RawEvents
+
+MAIN = Path(__file__).resolve().parents[2] / "functions" / "refine" / "main.py"
+
+
+@pytest.fixture(scope="module")
+def main() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("refine_main", MAIN)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path):
+    wh = DuckDBWarehouse(tmp_path / "fn.duckdb")
+    wh.ensure_schema()
+    raw = RawEvents()
+    raw.page(T0, "dev-a", "U1")
+    raw.insert(wh)
+    yield wh
+    wh.close()
+
+
+def test_a_scheduled_call_runs_and_answers_the_run(main: ModuleType, warehouse: DuckDBWarehouse) -> None:
+    now = (T0 + timedelta(days=1)).isoformat()
+    status, answer = main.handle({"mode": "incremental", "now": now}, warehouse)
+    assert status == 200 and answer["status"] == "succeeded" and answer["mode"] == "full"  # nothing before: full
+    status, answer = main.handle({"mode": "incremental", "now": now}, warehouse)
+    assert status == 200 and answer["mode"] == "incremental" and answer["customers_new"] == 0
+    runs = warehouse.query("SELECT `trigger`, status FROM refined.runs")
+    assert runs == [{"trigger": "scheduler", "status": "succeeded"}] * 2
+
+
+def test_a_bad_request_is_refused_without_a_run(main: ModuleType, warehouse: DuckDBWarehouse) -> None:
+    status, answer = main.handle({"mode": "range", "start": T0.isoformat()}, warehouse)
+    assert status == 400 and "invalid" in answer["error"]
+    assert warehouse.query("SELECT COUNT(*) AS n FROM refined.runs") == [{"n": 0}]
+
+
+def test_a_failed_run_is_recorded_and_answers_500(
+    main: ModuleType, warehouse: DuckDBWarehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = warehouse.query_file
+
+    def failing(name: str, params: dict | None = None) -> list[dict]:
+        if name == "refine/assign":
+            raise RuntimeError("warehouse said no")
+        return real(name, params)
+
+    monkeypatch.setattr(warehouse, "query_file", failing)
+    status, answer = main.handle({"mode": "full", "now": (T0 + timedelta(days=1)).isoformat()}, warehouse)
+    assert status == 500 and answer["status"] == "failed" and "warehouse said no" in answer["error"]
+    (run,) = warehouse.query("SELECT status, error FROM refined.runs")
+    assert run["status"] == "failed" and "warehouse said no" in run["error"]
+    status_row = refine_status(warehouse, stale_after_hours=24 * 365 * 10)
+    assert status_row["last_run_status"] == "failed" and status_row["stale"] is True
+    monkeypatch.undo()
+    assert main.handle({"mode": "full", "now": (T0 + timedelta(days=1)).isoformat()}, warehouse)[0] == 200
+
+
+def test_the_pubsub_entry_point_takes_the_same_request(
+    main: ModuleType, warehouse: DuckDBWarehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(main, "_warehouse", lambda: warehouse)
+    data = base64.b64encode(json.dumps({"mode": "full", "now": (T0 + timedelta(days=1)).isoformat()}).encode())
+    event = CloudEvent(
+        {"type": "google.cloud.pubsub.topic.v1.messagePublished", "source": "//pubsub", "id": "m-1"},
+        {"message": {"data": data.decode(), "messageId": "m-1"}},
+    )
+    main.refine_event(event)
+    assert warehouse.query("SELECT status FROM refined.runs") == [{"status": "succeeded"}]

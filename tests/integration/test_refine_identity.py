@@ -1,0 +1,249 @@
+"""Refine on DuckDB, end to end on crafted raw rows: stitching, guards, idempotency, stable ids, profiles.
+
+Given raw rows inserted with insert_rows, when run_refine runs on a range, then the refined tables say
+who is who. Each test uses its own temporary warehouse file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from shared.refine.service import RefineFailed, RefineRequest, refine_status, run_refine
+from shared.warehouse.duckdb import DuckDBWarehouse
+from tests.refine_truth import T0, RawEvents, node
+
+END = T0 + timedelta(days=40)
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Iterator[DuckDBWarehouse]:
+    wh = DuckDBWarehouse(tmp_path / "refine.duckdb")
+    wh.ensure_schema()
+    try:
+        yield wh
+    finally:
+        wh.close()
+
+
+def refine(wh: DuckDBWarehouse, end=END, **kw):
+    return run_refine(wh, RefineRequest(mode="range", start=T0 - timedelta(days=60), end=end, trigger="test", **kw))
+
+
+def customer_of(wh: DuckDBWarehouse, kind: str, value: str) -> str | None:
+    rows = wh.query("SELECT customer_id FROM refined.identity_map WHERE node = @n", {"n": node(kind, value)})
+    return rows[0]["customer_id"] if rows else None
+
+
+def at(minutes: float):
+    return T0 + timedelta(minutes=minutes)
+
+
+def test_anonymous_browsing_then_sign_up_joins_the_person(warehouse: DuckDBWarehouse) -> None:
+    raw = RawEvents()
+    raw.page(at(0), "dev-a")
+    raw.page(at(1), "dev-a", url="https://shop.kr/p/1")
+    raw.event(at(2), "dev-a", None, "search", search_keyword="운동화")
+    raw.page(at(60 * 24), "dev-b")  # another device, anonymous, later joined through the email
+    raw.identify(at(60 * 24 + 1), "dev-b", None, email="Kim@Mail.co.kr ")
+    raw.identify(at(3), "dev-a", "U1", email=" kim@mail.co.kr", phone="010-1234-5678", gender="남", birth_year=1990)
+    raw.order(at(4), "dev-a", "U1", "o-1", 50000, ["운동화", "양말"])
+    raw.insert(warehouse)
+
+    run = refine(warehouse)
+
+    assert run.status == "succeeded" and run.converged
+    customer = customer_of(warehouse, "u", "U1")
+    assert customer is not None
+    for kind, value in (("a", "dev-a"), ("a", "dev-b"), ("e", "kim@mail.co.kr"), ("p", "+821012345678")):
+        assert customer_of(warehouse, kind, value) == customer, (kind, value)
+    (profile,) = warehouse.query("SELECT * FROM refined.profiles WHERE customer_id = @c", {"c": customer})
+    assert profile["email"] == "kim@mail.co.kr" and profile["phone"] == "+821012345678"
+    assert profile["sex"] == "M" and profile["age"] == 2026 - 1990
+    assert profile["odr_ltv"] == 1 and profile["rvn_ltv"] == 50000 and profile["avg_rvn_ltv"] == 50000
+    assert profile["kw_inner"] == "운동화" and profile["pn_odr"] in ("양말 | 운동화", "운동화 | 양말")
+    assert profile["visits_total"] == 2 and profile["region"] == "서울"
+    assert warehouse.query("SELECT COUNT(*) AS n FROM refined.profiles")[0]["n"] == 1
+
+
+def test_shared_laptop_does_not_merge_two_user_ids(warehouse: DuckDBWarehouse) -> None:
+    raw = RawEvents()
+    raw.page(at(0), "laptop", "alice")
+    raw.page(at(10), "laptop", "bob")
+    raw.identify(at(11), "laptop", "bob", email="bob@mail.co.kr")
+    raw.page(at(20), "phone-a", "alice")
+    raw.insert(warehouse)
+
+    refine(warehouse)
+
+    alice, bob = customer_of(warehouse, "u", "alice"), customer_of(warehouse, "u", "bob")
+    assert alice and bob and alice != bob
+    assert customer_of(warehouse, "a", "laptop") not in (alice, bob)
+    assert customer_of(warehouse, "a", "phone-a") == alice
+    reasons = {r["reason"] for r in warehouse.query("SELECT reason FROM refined.dropped_links")}
+    assert "shared_identifier" in reasons
+
+
+def test_chain_of_weak_ids_never_merges_two_user_ids(warehouse: DuckDBWarehouse) -> None:
+    raw = RawEvents()
+    raw.identify(at(0), "dev-1", "alice", email="family@mail.co.kr")
+    raw.identify(at(5), "dev-2", None, email="family@mail.co.kr")  # anonymous sign-up on dev-2
+    raw.page(at(10), "dev-2", "bob")
+    raw.insert(warehouse)
+
+    refine(warehouse)
+
+    assert customer_of(warehouse, "u", "alice") != customer_of(warehouse, "u", "bob")
+    reasons = {r["reason"] for r in warehouse.query("SELECT reason FROM refined.dropped_links")}
+    assert "would_merge_user_ids" in reasons
+
+
+def test_junk_ids_do_not_link(warehouse: DuckDBWarehouse) -> None:
+    raw = RawEvents()
+    raw.page(at(0), "undefined", "alice")
+    raw.page(at(1), "undefined", "bob")
+    raw.page(at(2), "dev-c", "null")
+    raw.page(at(3), "dev-d", "NULL ")
+    raw.identify(at(4), "dev-e", "carol", email="test@test.com", phone="010-0000-0000")
+    raw.identify(at(5), "dev-f", "dave", email="test@test.com", phone="010-0000-0000")
+    raw.insert(warehouse)
+
+    refine(warehouse)
+
+    ids = {
+        v: customer_of(warehouse, k, v)
+        for k, v in (("u", "alice"), ("u", "bob"), ("a", "dev-c"), ("a", "dev-d"), ("u", "carol"), ("u", "dave"))
+    }
+    assert len(set(ids.values())) == 6 and None not in ids.values()
+    assert customer_of(warehouse, "a", "undefined") is None and customer_of(warehouse, "u", "null") is None
+    junk = warehouse.query("SELECT COUNT(*) AS n FROM refined.dropped_links WHERE reason = 'junk_identifier'")
+    assert junk[0]["n"] >= 3
+    invalid = warehouse.query("SELECT kind, reason FROM refined.pii_values WHERE NOT valid ORDER BY kind")
+    assert {(r["kind"], r["reason"]) for r in invalid} >= {("email", "junk"), ("phone", "junk")}
+
+
+def test_rerun_is_idempotent(warehouse: DuckDBWarehouse) -> None:
+    raw = RawEvents()
+    raw.page(at(0), "dev-a")
+    raw.identify(at(1), "dev-a", "U1", email="a@mail.co.kr")
+    raw.order(at(2), "dev-a", "U1", "o-1", 1000)
+    dup = raw.order(at(3), "dev-a", "U1", "o-2", 2000)
+    raw.rows["conv"].append({**dup, "received_at": dup["received_at"].replace("01.", "09.")})  # redelivery
+    raw.page(at(5), "dev-b", "U2")
+    raw.insert(warehouse)
+
+    tables = ["events", "sessions", "traits", "identity_map", "customers", "profiles", "identity_edges"]
+
+    def snapshot() -> dict[str, list]:
+        out = {}
+        for t in tables:
+            rows = warehouse.query(f"SELECT * FROM refined.{t}")
+            drop = {"updated_at", "created_at", "profile_run_id", "first_run_id", "created_run_id"}
+            out[t] = sorted(repr(sorted((k, v) for k, v in r.items() if k not in drop)) for r in rows)
+        return out
+
+    first = refine(warehouse)
+    before = snapshot()
+    second = refine(warehouse)
+    assert snapshot() == before
+    assert first.events_read == second.events_read == 5  # the redelivered order counts once
+    assert second.customers_new == 0 and second.merges == 0
+    (profile,) = warehouse.query("SELECT odr_ltv, rvn_ltv FROM refined.profiles WHERE user_id = 'U1'")
+    assert profile == {"odr_ltv": 2, "rvn_ltv": 3000}
+
+
+def test_customer_ids_are_stable_and_merges_keep_the_older(warehouse: DuckDBWarehouse) -> None:
+    raw = RawEvents()
+    raw.page(at(0), "dev-old")
+    raw.identify(at(1), "dev-old", "U1")
+    raw.page(at(60 * 24 * 2), "dev-new")  # a later anonymous visitor, own customer for now
+    raw.insert(warehouse)
+    refine(warehouse, end=T0 + timedelta(days=3))
+    older, newer = customer_of(warehouse, "u", "U1"), customer_of(warehouse, "a", "dev-new")
+    assert older and newer and older != newer
+
+    later = RawEvents()
+    later._ids = iter(range(1000, 2000))
+    later.identify(at(60 * 24 * 4), "dev-new", "U1")  # the new device logs in as U1
+    later.page(at(60 * 24 * 4 + 1), "dev-3")  # and an unrelated new visitor
+    later.insert(warehouse)
+    run = run_refine(warehouse, RefineRequest(mode="incremental", now=T0 + timedelta(days=5), trigger="test"))
+
+    assert run.mode == "incremental" and run.merges == 1
+    assert customer_of(warehouse, "a", "dev-new") == older == customer_of(warehouse, "u", "U1")
+    merges = warehouse.query("SELECT merged_id, surviving_id FROM refined.customer_merges")
+    assert merges == [{"merged_id": newer, "surviving_id": older}]
+    status = warehouse.query("SELECT status, merged_into FROM refined.customers WHERE customer_id = @c", {"c": newer})
+    assert status == [{"status": "merged", "merged_into": older}]
+    assert (
+        warehouse.query("SELECT COUNT(*) AS n FROM refined.profiles WHERE customer_id = @c", {"c": newer})[0]["n"] == 0
+    )
+
+
+def test_run_table_and_status(warehouse: DuckDBWarehouse) -> None:
+    raw = RawEvents()
+    raw.page(at(0), "dev-a", "U1")
+    raw.insert(warehouse)
+    run = refine(warehouse)
+    rows = warehouse.query("SELECT * FROM refined.runs")
+    assert len(rows) == 1 and rows[0]["status"] == "succeeded" and rows[0]["run_id"] == run.run_id
+    assert rows[0]["events_read"] == 1 and rows[0]["customers"] == 1 and rows[0]["profiles"] == 1
+    status = refine_status(warehouse, stale_after_hours=24 * 365 * 10)
+    assert status["last_run_status"] == "succeeded" and status["stale"] is False
+
+
+def test_a_long_chain_converges_in_few_passes_and_a_tight_bound_is_recorded(warehouse: DuckDBWarehouse) -> None:
+    raw = RawEvents()
+    for i in range(40):  # device i signs up with email i and email i+1: a path of 81 nodes
+        raw.identify(at(i), f"dev-{i}", None, email=f"p{i}@mail.co.kr")
+        raw.identify(at(i + 0.5), f"dev-{i}", None, email=f"p{i + 1}@mail.co.kr")
+    raw.insert(warehouse)
+
+    run = refine(warehouse)
+
+    assert run.converged and run.passes <= 16  # two rounds; pointer jumping: about log2(81) passes each
+    ids = {r["customer_id"] for r in warehouse.query("SELECT customer_id FROM refined.identity_map")}
+    assert len(ids) == 1
+
+    before = warehouse.query("SELECT node, customer_id FROM refined.identity_map ORDER BY node")
+    with pytest.raises(RefineFailed) as failed:
+        refine(warehouse, max_passes=1)  # too tight: the run fails, the last good identity map stays
+    assert not failed.value.run.converged and "did not converge" in (failed.value.run.error or "")
+    row = warehouse.query(
+        "SELECT status, converged FROM refined.runs WHERE run_id = @r", {"r": failed.value.run.run_id}
+    )
+    assert row == [{"status": "failed", "converged": False}]
+    assert warehouse.query("SELECT node, customer_id FROM refined.identity_map ORDER BY node") == before
+
+
+def test_incremental_runs_pick_up_late_events_inside_the_overlap(warehouse: DuckDBWarehouse) -> None:
+    raw = RawEvents()
+    raw.page(at(0), "dev-a", "U1")
+    raw.insert(warehouse)
+    first = run_refine(warehouse, RefineRequest(mode="incremental", now=T0 + timedelta(days=2), trigger="test"))
+    assert first.mode == "full"
+
+    late = RawEvents()
+    late._ids = iter(range(700, 800))
+    late.order(T0 + timedelta(days=1, hours=12), "dev-a", "U1", "o-late", 7000)  # happened before the last run's end
+    late.order(T0 - timedelta(days=5), "dev-a", "U1", "o-too-late", 1)  # older than the overlap: left for a full run
+    late.insert(warehouse)
+    second = run_refine(
+        warehouse, RefineRequest(mode="incremental", overlap_hours=48, now=T0 + timedelta(days=3), trigger="test")
+    )
+
+    assert second.mode == "incremental"
+    assert second.period_start == first.period_end - timedelta(hours=48)
+    (profile,) = warehouse.query("SELECT odr_ltv, rvn_ltv FROM refined.profiles")
+    assert profile == {"odr_ltv": 1, "rvn_ltv": 7000}
+    run_refine(warehouse, RefineRequest(mode="full", now=T0 + timedelta(days=3), trigger="test"))
+    (profile,) = warehouse.query("SELECT odr_ltv, rvn_ltv FROM refined.profiles")
+    assert profile == {"odr_ltv": 2, "rvn_ltv": 7001}
+
+
+def test_the_default_request_is_a_rolling_window(warehouse: DuckDBWarehouse) -> None:
+    request = RefineRequest(now=T0 + timedelta(days=10))
+    run = run_refine(warehouse, request)
+    assert run.mode == "rolling" and run.period_end - run.period_start == timedelta(days=3)
