@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from shared.refine import accuracy
 from shared.timeutil import to_iso
 
 SITE = "test-shop"
@@ -270,55 +271,13 @@ def generate_truth(
 
 # -- pairwise precision / recall -------------------------------------------------------------------
 def pairwise_scores(predicted: dict[str, str], truth: Truth, *, evidence_only: bool = False) -> tuple[float, float]:
-    """Precision and recall of 'same person' over pairs of identifiers with a known owner (evidence_only:
-    only ids that some event ties to another id of their person, i.e. leaving out devices that never
-    identified, which no deterministic method can place). predicted: node -> customer id (absent: singleton)."""
-    nodes = [n for n in truth.owner if not evidence_only or n in truth.evidence]
-    by_customer: dict[str, list[str]] = {}
-    for n in nodes:
-        by_customer.setdefault(predicted.get(n, "solo:" + n), []).append(n)
-    by_person: dict[str, list[str]] = {}
-    for n in nodes:
-        by_person.setdefault(truth.owner[n], []).append(n)
-
-    def pairs(groups: dict[str, list[str]]) -> int:
-        return sum(len(g) * (len(g) - 1) // 2 for g in groups.values())
-
-    joint: dict[tuple[str, str], int] = {}
-    for n in nodes:
-        key = (predicted.get(n, "solo:" + n), truth.owner[n])
-        joint[key] = joint.get(key, 0) + 1
-    true_positive = sum(c * (c - 1) // 2 for c in joint.values())
-    predicted_pairs, actual_pairs = pairs(by_customer), pairs(by_person)
-    precision = true_positive / predicted_pairs if predicted_pairs else 1.0
-    recall = true_positive / actual_pairs if actual_pairs else 1.0
-    return precision, recall
+    """Pairwise precision / recall over the nodes with a known owner (evidence_only: only ids that some event
+    ties to another id of their person, leaving out devices that never identified, which no deterministic
+    method can place)."""
+    owner = {n: p for n, p in truth.owner.items() if not evidence_only or n in truth.evidence}
+    return accuracy.pairwise_scores(predicted, owner)
 
 
 def baseline_last_user_wins(events: RawEvents | dict[str, list[Row]], site: str = SITE) -> dict[str, str]:
-    """The baseline: every device belongs to the last user id seen on it; emails, phones and CRM ids
-    (standardised the same way) go with the user id of their identify call; nothing else is joined."""
-    from shared.refine.pii import standardise_email, standardise_phone
-
     rows = events.rows if isinstance(events, RawEvents) else events
-    last: dict[str, tuple[str, str]] = {}
-    predicted: dict[str, str] = {}
-    for table_rows in rows.values():
-        for row in table_rows:
-            anon, user = row.get("anonymous_id"), row.get("user_id")
-            if user:
-                predicted[node("u", user, site)] = user
-                if anon and (anon not in last or last[anon][0] <= row["event_time"]):
-                    last[anon] = (row["event_time"], user)
-                email = standardise_email(row.get("email")).value if row.get("email") else None
-                phone = standardise_phone(row.get("phone")).value if row.get("phone") else None
-                for extra in (
-                    email and node("e", email, site),
-                    phone and node("p", phone, site),
-                    row.get("crm_id") and node("c", row["crm_id"], site),
-                ):
-                    if extra:
-                        predicted[extra] = user
-    for anon, (_, user) in last.items():
-        predicted[node("a", anon, site)] = user
-    return predicted
+    return accuracy.baseline_last_user_wins(itertools.chain.from_iterable(rows.values()), site)

@@ -1,0 +1,63 @@
+"""Measuring who-is-who against a ground truth: pairwise precision and recall, and the baseline a CDP is
+judged against ("the last user id seen on a device wins")."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from shared.refine.pii import standardise_email, standardise_phone
+
+
+def node(site: str, kind: str, value: str) -> str:
+    """An identity node as refinement names it: u user id, a anonymous id, e email, p phone, c CRM id."""
+    return f"{site}|{kind}:{value}"
+
+
+def pairwise_scores(predicted: Mapping[str, str], owner: Mapping[str, str]) -> tuple[float, float]:
+    """Precision and recall of 'same person' over every pair of the nodes in `owner` (node -> real person).
+    predicted: node -> customer id; a node it lacks is a customer of its own."""
+    joint: dict[tuple[str, str], int] = {}
+    by_customer: dict[str, int] = {}
+    by_person: dict[str, int] = {}
+    for n, person in owner.items():
+        customer = predicted.get(n, "solo:" + n)
+        joint[(customer, person)] = joint.get((customer, person), 0) + 1
+        by_customer[customer] = by_customer.get(customer, 0) + 1
+        by_person[person] = by_person.get(person, 0) + 1
+
+    def pairs(counts: Iterable[int]) -> int:
+        return sum(c * (c - 1) // 2 for c in counts)
+
+    true_positive = pairs(joint.values())
+    predicted_pairs, actual_pairs = pairs(by_customer.values()), pairs(by_person.values())
+    precision = true_positive / predicted_pairs if predicted_pairs else 1.0
+    recall = true_positive / actual_pairs if actual_pairs else 1.0
+    return precision, recall
+
+
+def baseline_last_user_wins(rows: Iterable[Mapping[str, Any]], site: str) -> dict[str, str]:
+    """Every device belongs to the last user id seen on it; emails, phones and CRM ids (standardised the
+    same way as refinement does) go with the user id of their call; nothing else is joined.
+    rows: raw rows with anonymous_id, user_id, event_time and, for user rows, email, phone, crm_id."""
+    last: dict[str, tuple[Any, str]] = {}
+    predicted: dict[str, str] = {}
+    for row in rows:
+        anon, user = row.get("anonymous_id"), row.get("user_id")
+        if not user:
+            continue
+        predicted[node(site, "u", user)] = user
+        if anon and (anon not in last or last[anon][0] <= row["event_time"]):
+            last[anon] = (row["event_time"], user)
+        email = standardise_email(row["email"]).value if row.get("email") else None
+        phone = standardise_phone(row["phone"]).value if row.get("phone") else None
+        for extra in (
+            email and node(site, "e", email),
+            phone and node(site, "p", phone),
+            row.get("crm_id") and node(site, "c", row["crm_id"]),
+        ):
+            if extra:
+                predicted[extra] = user
+    for anon, (_, user) in last.items():
+        predicted[node(site, "a", anon)] = user
+    return predicted
