@@ -150,15 +150,9 @@ class CollectService:
                 raise RequestRejected(400, "invalid_batch", _validation_reason(exc)) from None
             items, sent_at, batch_context = envelope.batch, envelope.sent_at, envelope.context
         else:
+            # A single call carries its own sentAt, read with the call itself.
             items = [{**document, "type": request.endpoint}]
             sent_at, batch_context = None, {}
-            if isinstance(document.get("sentAt"), str):
-                try:
-                    sent_at = TrackingCall.model_validate(
-                        {"type": "page", "anonymousId": "x", "sentAt": document["sentAt"]}
-                    ).sent_at
-                except ValidationError:
-                    sent_at = None
 
         builder = RowBuilder(
             site_id=site_id,

@@ -181,3 +181,10 @@ def test_client_input_never_gives_a_5xx() -> None:
     for body in odd_bodies:
         for endpoint in ("batch", "track", "identify"):
             assert svc.handle(request(body, endpoint=endpoint)).status < 500, body
+
+
+def test_a_single_call_is_corrected_with_its_own_sent_at() -> None:
+    svc, pub = service()
+    call = {"anonymousId": "a", "originalTimestamp": "2026-11-23T02:00:00Z", "sentAt": "2026-11-23T02:00:30Z"}
+    svc.handle(request(call, endpoint="page"))
+    assert pub.rows("raw.page")[0]["event_time"] == "2026-11-23T11:59:30.000000Z"
