@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from shared.collect.attribution import attribute
-from shared.collect.enrich import Geo, corrected_time, parse_user_agent
+from shared.collect.enrich import corrected_time, geo_from, parse_user_agent
 from shared.collect.models import TrackingCall
 from shared.timeutil import to_iso
 
@@ -198,7 +198,7 @@ class RowBuilder:
         props = call.properties if call.type in ("page", "screen") else {}
         page_url = _text(props.get("url") or page.get("url"), 2048)
         page_path = _text(props.get("path") or page.get("path"), 2048)
-        geo = self._geo(context)
+        geo = geo_from(self.headers, context)
         library = context.get("library") if isinstance(context.get("library"), dict) else {}
         return {
             "event_id": event_id,
@@ -222,11 +222,6 @@ class RowBuilder:
             "properties": orjson.dumps(call.traits if call.type in ("identify", "group") else call.properties).decode(),
             "raw": orjson.dumps(raw).decode(),
         }
-
-    def _geo(self, context: dict[str, Any]) -> Geo:
-        from shared.collect.enrich import geo_from
-
-        return geo_from(self.headers, context)
 
     def _user(self, call: TrackingCall, base: Row, context: dict[str, Any]) -> Row:
         traits = (
@@ -284,7 +279,7 @@ class RowBuilder:
             "event_name": call.event,
             "order_id": _text(props.get("order_id") or props.get("orderId") or props.get("transaction_id"), 256),
             "revenue": revenue,
-            "currency": (_text(props.get("currency"), 8) or None) and str(props.get("currency")).upper(),
+            "currency": currency.upper() if (currency := _text(props.get("currency"), 8)) else None,
             "products": orjson.dumps(products).decode() if products else None,
             "product_names": " | ".join(p["name"] for p in products if p["name"]) or None,
         }
