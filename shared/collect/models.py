@@ -3,7 +3,7 @@ analytics SDKs and our own tracker speak. Unknown fields are kept (schemaless), 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -80,8 +80,6 @@ class TrackingCall(BaseModel):
     @field_validator("timestamp", "original_timestamp", "sent_at")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
-        from datetime import UTC
-
         return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
     @model_validator(mode="after")

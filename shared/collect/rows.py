@@ -117,8 +117,8 @@ def _address(value: Any) -> str | None:
 def _products(properties: dict[str, Any]) -> list[dict[str, Any]]:
     items = properties.get("products") or properties.get("items")
     if not isinstance(items, list):
-        single = {k: properties.get(k) for k in ("product_id", "productId", "sku", "name", "price", "quantity")}
-        items = [properties] if any(v is not None for v in single.values()) and "product_id" in properties else []
+        # One product described by the event's own properties (Segment's single-product events).
+        items = [properties] if any(k in properties for k in ("product_id", "productId", "sku")) else []
     products = []
     for item in items:
         if not isinstance(item, dict):
