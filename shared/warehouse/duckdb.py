@@ -185,9 +185,16 @@ class DuckDBWarehouse(Warehouse):
             if not ticket.done:
                 with self._queue_lock:
                     group, self._queue = self._queue, []
-                self._write_group(group)
+                try:
+                    self._write_group(group)
+                except Exception as exc:  # the file could not be opened, ...: every caller must hear of it
+                    for waiting in group:
+                        if not waiting.done:
+                            waiting.finish(error=exc)
         if ticket.error is not None:
             raise ticket.error
+        if not ticket.done:  # never acknowledge what was not written
+            raise WarehouseUnavailable(f"batch {batch.message_id} was not written")
         return ticket.written
 
     def _write_group(self, group: list[_Ticket]) -> None:

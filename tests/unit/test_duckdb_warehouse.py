@@ -98,3 +98,18 @@ def test_concurrent_batches_commit_together_and_each_caller_gets_its_own_outcome
         assert sorted(results) == ["seen", "written"], (message, results)
     assert warehouse.query("SELECT COUNT(*) AS n FROM ops.load_batches") == [{"n": 20}]
     assert warehouse.query("SELECT COUNT(*) AS n FROM raw.page") == [{"n": 100}]
+
+
+def test_when_the_file_cannot_be_opened_every_waiting_caller_hears_it(tmp_path: Path) -> None:
+    from shared.warehouse import WarehouseUnavailable
+
+    warehouse = DuckDBWarehouse(tmp_path / "w.duckdb")
+    warehouse.ensure_schema()
+    warehouse.close()
+
+    def refuse() -> None:
+        raise WarehouseUnavailable("held by another process")
+
+    warehouse._connect = refuse  # type: ignore[method-assign]
+    with pytest.raises(WarehouseUnavailable):
+        warehouse.write_batch(LoadBatch(message_id="m1", rows={"raw.page": [page_row("e1")]}))
