@@ -89,7 +89,10 @@ def cmd_demo(settings: StackSettings, args: argparse.Namespace) -> int:
     # The demo owns a state folder of its own, new each run, so that its counts are its own.
     demo_dir = settings.state_dir / "demo"
     shutil.rmtree(demo_dir, ignore_errors=True)
-    settings = settings.model_copy(update={"state_dir": demo_dir, "duckdb_path": None})
+    # No scheduled runs in the middle of it, and a free port so that it runs beside `make serve`.
+    settings = settings.model_copy(
+        update={"state_dir": demo_dir, "duckdb_path": None, "scheduler": False, "collect_port": 0}
+    )
 
     write_key = next(iter(settings.sites_by_write_key))
     shop = simulate(SimConfig(seed=args.seed, customers=args.customers, days=args.days, write_key=write_key))
