@@ -247,3 +247,27 @@ def test_the_default_request_is_a_rolling_window(warehouse: DuckDBWarehouse) -> 
     request = RefineRequest(now=T0 + timedelta(days=10))
     run = run_refine(warehouse, request)
     assert run.mode == "rolling" and run.period_end - run.period_start == timedelta(days=3)
+
+
+def test_a_crm_record_keyed_by_its_crm_id_joins_the_web_member_who_carries_that_id(warehouse: DuckDBWarehouse) -> None:
+    """CRM / POS imports often send userId = the customer number. That is the CRM record, not a second user id:
+    the web login carrying the same CRM id is the same customer, and the store order goes with them."""
+    raw = RawEvents()
+    raw.identify(at(0), "web-dev", "member-7", crm_id="C-100", email="lee@mail.co.kr")
+    raw.identify(at(5), None, "C-100", crm_id="C-100", phone="010-5555-0000")  # the CRM import
+    raw.order(at(6), None, "C-100", "pos-1", 30000, ["매장 상품"])  # a store order keyed the same way
+    raw.identify(at(7), None, "C-200", crm_id="C-200", phone="010-6666-0000")  # another CRM-only customer
+    raw.insert(warehouse)
+
+    run = refine(warehouse)
+
+    assert run.status == "succeeded"
+    member = customer_of(warehouse, "u", "member-7")
+    assert member is not None
+    for kind, value in (("c", "C-100"), ("a", "web-dev"), ("p", "+821055550000"), ("e", "lee@mail.co.kr")):
+        assert customer_of(warehouse, kind, value) == member, (kind, value)
+    assert customer_of(warehouse, "c", "C-200") not in (None, member)
+    dropped = warehouse.query("SELECT reason FROM refined.dropped_links WHERE reason = 'crm_on_many_users'")
+    assert dropped == []
+    (profile,) = warehouse.query("SELECT odr_ltv, rvn_ltv FROM refined.profiles WHERE customer_id = @c", {"c": member})
+    assert (profile["odr_ltv"], profile["rvn_ltv"]) == (1, 30000)

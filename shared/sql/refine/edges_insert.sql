@@ -4,7 +4,10 @@
 -- alias(previous_id -> user_id): the previous id may have been an anonymous id or an older user id.
 INSERT INTO refined.identity_edges (site_id, src, dst, kind, blocked, first_seen, first_run_id)
 WITH seen AS (
-  SELECT site_id, CONCAT(site_id, '|u:', TRIM(user_id)) AS src, CONCAT(site_id, '|a:', TRIM(anonymous_id)) AS dst,
+  -- The event's own node when its user id is a CRM id (events_insert), else the user id's.
+  SELECT site_id,
+    IF(STARTS_WITH(node, CONCAT(site_id, '|c:')), node, CONCAT(site_id, '|u:', TRIM(user_id))) AS src,
+    CONCAT(site_id, '|a:', TRIM(anonymous_id)) AS dst,
     'anon_user' AS kind, user_id AS src_raw, anonymous_id AS dst_raw, event_time
   FROM refined.events
   WHERE event_time >= @period_start AND event_time < @period_end

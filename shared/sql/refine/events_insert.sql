@@ -91,6 +91,13 @@ unioned AS (
   WHERE er.event_time >= TIMESTAMP_SUB(@period_start, INTERVAL 1 DAY) AND er.event_time < TIMESTAMP_ADD(@period_end, INTERVAL 1 DAY)
   QUALIFY ROW_NUMBER() OVER (PARTITION BY er.event_id ORDER BY er.received_at, er.event_time) = 1
 ),
+-- A user id that is a CRM id (CRM / POS records sent with userId = the customer number) is that CRM record's
+-- node, not a second user id of the person: the same value, every time, in every table.
+crm_keys AS (
+  SELECT DISTINCT site_id, TRIM(crm_id) AS crm
+  FROM raw.`user`
+  WHERE event_time >= TIMESTAMP '2000-01-01' AND crm_id IS NOT NULL AND TRIM(crm_id) <> ''
+),
 in_period AS (
   SELECT
     u.*,
@@ -102,6 +109,7 @@ in_period AS (
 SELECT
   p.event_id, p.source_table, p.site_id, p.`call`, p.event_time, p.received_at, p.anonymous_id, p.user_id,
   CASE
+    WHEN k.crm IS NOT NULL THEN CONCAT(p.site_id, '|c:', p.user_ok)
     WHEN p.user_ok IS NOT NULL THEN CONCAT(p.site_id, '|u:', p.user_ok)
     WHEN p.anon_ok IS NOT NULL THEN CONCAT(p.site_id, '|a:', p.anon_ok)
   END AS node,
@@ -109,6 +117,8 @@ SELECT
   p.device_type, p.os, p.browser, p.country, p.region, p.page_url, p.medium, p.source, p.campaign, p.click_id,
   p.keyword, p.event_type, p.event_name, p.product_name, p.order_id, p.revenue, p.currency
 FROM in_period AS p
+LEFT JOIN crm_keys AS k ON k.site_id = p.site_id AND k.crm = p.user_ok
 LEFT JOIN refined.erasures AS xa ON xa.site_id = p.site_id AND xa.node = CONCAT(p.site_id, '|a:', p.anon_ok)
-LEFT JOIN refined.erasures AS xu ON xu.site_id = p.site_id AND xu.node = CONCAT(p.site_id, '|u:', p.user_ok)
+LEFT JOIN refined.erasures AS xu ON xu.site_id = p.site_id
+  AND xu.node IN (CONCAT(p.site_id, '|u:', p.user_ok), CONCAT(p.site_id, '|c:', p.user_ok))
 WHERE xa.node IS NULL AND xu.node IS NULL

@@ -17,10 +17,17 @@ WITH users AS (
   FROM raw.`user` AS u
   WHERE u.event_time >= @period_start AND u.event_time < @period_end
   QUALIFY ROW_NUMBER() OVER (PARTITION BY u.event_id ORDER BY u.received_at, u.event_time) = 1
+),
+-- A user id that is a CRM id is that CRM record's node (as in events_insert).
+crm_keys AS (
+  SELECT DISTINCT site_id, TRIM(crm_id) AS crm
+  FROM raw.`user`
+  WHERE event_time >= TIMESTAMP '2000-01-01' AND crm_id IS NOT NULL AND TRIM(crm_id) <> ''
 )
 SELECT
   u.event_id, u.site_id,
   CASE
+    WHEN k.crm IS NOT NULL THEN CONCAT(u.site_id, '|c:', u.user_ok)
     WHEN u.user_ok IS NOT NULL THEN CONCAT(u.site_id, '|u:', u.user_ok)
     WHEN u.anon_ok IS NOT NULL THEN CONCAT(u.site_id, '|a:', u.anon_ok)
   END AS node,
@@ -39,6 +46,8 @@ LEFT JOIN refined.pii_values AS ph ON ph.kind = 'phone' AND ph.raw_value = u.pho
 LEFT JOIN refined.pii_values AS nm ON nm.kind = 'name' AND nm.raw_value = u.full_name
 LEFT JOIN refined.pii_values AS gd ON gd.kind = 'gender' AND gd.raw_value = u.gender
 LEFT JOIN refined.pii_values AS ad ON ad.kind = 'address' AND ad.raw_value = u.address
+LEFT JOIN crm_keys AS k ON k.site_id = u.site_id AND k.crm = u.user_ok
 LEFT JOIN refined.erasures AS xa ON xa.site_id = u.site_id AND xa.node = CONCAT(u.site_id, '|a:', u.anon_ok)
-LEFT JOIN refined.erasures AS xu ON xu.site_id = u.site_id AND xu.node = CONCAT(u.site_id, '|u:', u.user_ok)
+LEFT JOIN refined.erasures AS xu ON xu.site_id = u.site_id
+  AND xu.node IN (CONCAT(u.site_id, '|u:', u.user_ok), CONCAT(u.site_id, '|c:', u.user_ok))
 WHERE xa.node IS NULL AND xu.node IS NULL
