@@ -16,6 +16,7 @@ from sqlglot import exp
 from infra.components.base import Component
 from infra.settings import StackSettings
 from shared.schema import RAW_TABLES, TableSpec
+from shared.warehouse.base import fill_sql, sql_placeholders
 
 
 def table_schema(spec: TableSpec) -> str:
@@ -40,7 +41,7 @@ def view_specs(views_dir: Path, project: str, raw_tables: Iterable[str] = RAW_TA
     specs: list[ViewSpec] = []
     for path in sorted(views_dir.glob("*.sql")):
         template = path.read_text()
-        texts = [template.replace("{table}", t) for t in raw_tables] if "{table}" in template else [template]
+        texts = [fill_sql(template, table=t) for t in raw_tables] if sql_placeholders(template) else [template]
         for text in texts:
             statement = sqlglot.parse_one(text, read="bigquery")
             if not isinstance(statement, exp.Create) or statement.kind != "VIEW":

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from shared.refine import pii
 from shared.schema import RAW_TABLES
-from shared.warehouse.base import Warehouse, load_sql
+from shared.warehouse.base import Warehouse
 
 log = logging.getLogger("cdp.refine.erase")
 
@@ -69,7 +69,7 @@ def erase_person(warehouse: Warehouse, request: ErasureRequest) -> ErasureResult
     warehouse.query_file("refine/erase_tombstones", params)
     erased = 0
     for table in RAW_TABLES:
-        erased += _count(warehouse.query(load_sql("refine/erase_raw").replace("{table}", table), params))
+        erased += _count(warehouse.query_file("refine/erase_raw", params, names={"table": table}))
     erased += _count(warehouse.query_file("refine/erase_raw_user_pii", params))
     for step in (
         "erase_events",

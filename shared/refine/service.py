@@ -27,6 +27,10 @@ EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 DEFAULT_TIME_ZONE = "Asia/Seoul"
 
 
+# Label propagation alternates between these two tables.
+LABEL_TABLES = ("refined.work_labels", "refined.work_labels_next")
+
+
 class RefineBusy(RuntimeError):
     """Another run is still running (its work tables must not be overwritten)."""
 
@@ -123,9 +127,9 @@ class _Run:
         self.steps: dict[str, float] = {}
         self.params: dict[str, Any] = {}
 
-    def sql(self, name: str, **extra: Any) -> list[dict[str, Any]]:
+    def sql(self, name: str, names: dict[str, str] | None = None, **extra: Any) -> list[dict[str, Any]]:
         started = time.perf_counter()
-        rows = self.wh.query_file(f"refine/{name}", {**self.params, **extra})
+        rows = self.wh.query_file(f"refine/{name}", {**self.params, **extra}, names=names)
         self.steps[name] = round(self.steps.get(name, 0.0) + time.perf_counter() - started, 4)
         return rows
 
@@ -136,12 +140,9 @@ class _Run:
         passes, converged, in_next = 0, False, False
         while passes < self.request.max_passes:
             passes += 1
-            if in_next:
-                self.sql("label_pass_back")
-                changed = self.sql("label_changes_back")[0]["changed"] or 0
-            else:
-                self.sql("label_pass")
-                changed = self.sql("label_changes")[0]["changed"] or 0
+            source, target = LABEL_TABLES if not in_next else LABEL_TABLES[::-1]
+            self.sql("label_pass", names={"source": source, "target": target})
+            changed = self.sql("label_changes", names={"labels": target})[0]["changed"] or 0
             in_next = not in_next
             if changed == 0:
                 converged = True

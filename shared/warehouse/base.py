@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import re
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -96,13 +97,39 @@ def bad_rows(spec: TableSpec, rows: list[Any]) -> BadRows | None:
     return BadRows(spec.qualified_name, bad) if bad else None
 
 
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+
+
 @cache
-def load_sql(name: str) -> str:
-    """The GoogleSQL text of shared/sql/<name>.sql."""
+def _sql_text(name: str) -> str:
     path = SQL_DIR / f"{name}.sql"
     if not path.is_file():
         raise FileNotFoundError(f"no SQL file {path}")
     return path.read_text()
+
+
+def sql_placeholders(text: str) -> set[str]:
+    """The `{name}` placeholders of a SQL template (table names a caller fills in)."""
+    return set(_PLACEHOLDER.findall(text))
+
+
+def fill_sql(text: str, **names: str) -> str:
+    """A SQL template with its `{name}` placeholders replaced by table names. Only identifiers go in (these
+    are names, never values: values are @parameters), and every placeholder must be given."""
+    missing = sql_placeholders(text) - set(names)
+    if missing:
+        raise KeyError(f"SQL template needs {sorted(missing)}")
+    for key, value in names.items():
+        if not _IDENTIFIER.match(value):
+            raise ValueError(f"{value!r} is not a table name")
+        text = text.replace(f"{{{key}}}", value)
+    return text
+
+
+def load_sql(name: str, **names: str) -> str:
+    """The GoogleSQL text of shared/sql/<name>.sql, its placeholders filled with `names`."""
+    return fill_sql(_sql_text(name), **names)
 
 
 class Warehouse(abc.ABC):
@@ -134,8 +161,11 @@ class Warehouse(abc.ABC):
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Run one GoogleSQL statement and return its rows as dicts."""
 
-    def query_file(self, name: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        return self.query(load_sql(name), params)
+    def query_file(
+        self, name: str, params: dict[str, Any] | None = None, *, names: dict[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Run shared/sql/<name>.sql; `names` fill its `{placeholder}` table names."""
+        return self.query(load_sql(name, **(names or {})), params)
 
     def close(self) -> None:  # noqa: B027 - adapters without resources need nothing here
         """Release connections."""

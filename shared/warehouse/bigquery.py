@@ -25,7 +25,7 @@ from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY, DEFAULT_RETRY
 
 from shared.schema import RAW_TABLES, TableSpec, all_tables, datasets, table
 from shared.timeutil import to_iso
-from shared.warehouse.base import BadRows, LoadBatch, Warehouse, WarehouseUnavailable, bad_rows, load_sql
+from shared.warehouse.base import BadRows, LoadBatch, Warehouse, WarehouseUnavailable, bad_rows
 
 # insertAll: BigQuery recommends at most 500 rows a request and refuses requests over 10 MB.
 MAX_ROWS_PER_INSERT = 500
@@ -307,9 +307,8 @@ class BigQueryWarehouse(Warehouse):
             if is_transient(exc):
                 raise WarehouseUnavailable(f"BigQuery schema set-up failed: {type(exc).__name__}: {exc}") from exc
             raise
-        view_sql = load_sql("views/raw_unique")
         for name in RAW_TABLES:
-            self.query(view_sql.replace("{table}", name))
+            self.query_file("views/raw_unique", names={"table": name})
 
     # -- writes -----------------------------------------------------------------------------
     def _insert(self, spec: TableSpec, rows: list[dict[str, Any]]) -> None:

@@ -141,9 +141,8 @@ class DuckDBWarehouse(Warehouse):
             for spec in all_tables().values():
                 for statement in to_duckdb(spec.bigquery_ddl()):
                     con.execute(statement)
-            view_sql = load_sql("views/raw_unique")
             for name in RAW_TABLES:
-                for statement in to_duckdb(view_sql.replace("{table}", name)):
+                for statement in to_duckdb(load_sql("views/raw_unique", table=name)):
                     con.execute(statement)
 
     # -- writes -----------------------------------------------------------------------------

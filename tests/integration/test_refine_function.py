@@ -60,10 +60,10 @@ def test_a_failed_run_is_recorded_and_answers_500(
 ) -> None:
     real = warehouse.query_file
 
-    def failing(name: str, params: dict | None = None) -> list[dict]:
+    def failing(name: str, params: dict | None = None, *, names: dict | None = None) -> list[dict]:
         if name == "refine/assign":
             raise RuntimeError("warehouse said no")
-        return real(name, params)
+        return real(name, params, names=names)
 
     monkeypatch.setattr(warehouse, "query_file", failing)
     status, answer = main.handle({"mode": "full", "now": (T0 + timedelta(days=1)).isoformat()}, warehouse)

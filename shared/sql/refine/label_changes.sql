@@ -1,3 +1,3 @@
--- Connected components: how many labels the last pass changed (0: converged).
+-- Connected components: how many labels the last pass changed in {labels} (0: converged).
 SELECT COUNTIF(changed) AS changed, COUNT(*) AS nodes
-FROM refined.work_labels_next
+FROM {labels}

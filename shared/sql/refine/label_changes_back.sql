@@ -1,3 +1,0 @@
--- Connected components: how many labels the last (backward) pass changed (0: converged).
-SELECT COUNTIF(changed) AS changed, COUNT(*) AS nodes
-FROM refined.work_labels
