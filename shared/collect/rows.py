@@ -160,10 +160,10 @@ class RowBuilder:
         self.batch_sent_at = batch_sent_at
         self.batch_context = batch_context
 
-    def rows(self, call: TrackingCall, raw: dict[str, Any], event_id: str) -> list[tuple[str, Row]]:
+    def rows(self, call: TrackingCall, raw_json: str, event_id: str) -> list[tuple[str, Row]]:
         """[(table, row)] for one call: a page view may also be a landing."""
         context = {**self.batch_context, **call.context} if self.batch_context else call.context
-        base = self._common(call, raw, context, event_id)
+        base = self._common(call, raw_json, context, event_id)
         if call.type in ("identify", "alias"):
             return [("user", self._user(call, base, context))]
         if call.type == "group":
@@ -189,7 +189,7 @@ class RowBuilder:
             return [("conv", self._conv(call, base, kind))]
         return [("event", self._event(call, base, kind))]
 
-    def _common(self, call: TrackingCall, raw: dict[str, Any], context: dict[str, Any], event_id: str) -> Row:
+    def _common(self, call: TrackingCall, raw_json: str, context: dict[str, Any], event_id: str) -> Row:
         sent_at = call.sent_at or self.batch_sent_at
         client_time = call.original_timestamp or call.timestamp
         user_agent = _text(context.get("userAgent"), 1024) or self.user_agent
@@ -220,7 +220,7 @@ class RowBuilder:
             "page_path": page_path,
             "library": _version_of(library),
             "properties": orjson.dumps(call.traits if call.type in ("identify", "group") else call.properties).decode(),
-            "raw": orjson.dumps(raw).decode(),
+            "raw": raw_json,
         }
 
     def _user(self, call: TrackingCall, base: Row, context: dict[str, Any]) -> Row:

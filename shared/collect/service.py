@@ -231,7 +231,7 @@ class CollectService:
             )
         event_id = call.message_id or uuid.uuid4().hex
         try:
-            return builder.rows(call, item, event_id)
+            return builder.rows(call, encoded.decode(), event_id)  # encoded once, for the size check and `raw`
         except RowError as exc:
             return Rejection(reason_code="invalid_value", reason=str(exc), event_id=event_id, payload=item)
 
