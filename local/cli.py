@@ -239,6 +239,8 @@ def _demo_refine(warehouse_path: Path, truth_path: Path, site_id: str) -> bool:
 
 # -- warehouse ------------------------------------------------------------------------------
 def cmd_query(settings: StackSettings, args: argparse.Namespace) -> int:
+    if args.sql.startswith("@") and not Path(args.sql[1:]).is_file():
+        raise SystemExit(f"no SQL file {args.sql[1:]}")
     sql = Path(args.sql[1:]).read_text() if args.sql.startswith("@") else args.sql
     with _warehouse(settings) as warehouse:
         print_table(warehouse.query(sql))
@@ -293,7 +295,11 @@ def cmd_run(settings: StackSettings, args: argparse.Namespace) -> int:
     urls = json.loads(address.read_text())["urls"]
     if args.step not in urls:
         raise SystemExit(f"no step {args.step!r}; the steps are {sorted(urls)}")
-    response = requests.post(f"{urls[args.step]}/", json=json.loads(args.body), timeout=args.timeout)
+    try:
+        body = json.loads(args.body)
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"--body is not JSON: {exc}") from None
+    response = requests.post(f"{urls[args.step]}/", json=body, timeout=args.timeout)
     print(f"{args.step}: HTTP {response.status_code}\n{response.text}")
     return 0 if response.ok else 1
 

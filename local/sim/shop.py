@@ -631,16 +631,10 @@ class ShopBuilder:
         if p.group == "loyal_big_spender" and rng.random() < 0.6:  # big baskets
             for product in rng.sample(cat.PRODUCTS, 2):
                 s.cart.append((product, 1))
+        # An order line is the product as viewed, less its page URL and currency (the order carries those).
         products = [
-            {
-                "product_id": product.product_id,
-                "sku": f"{product.product_id}-{'KR' if p.market == 'KR' else 'GL'}",
-                "name": product.name_ko if p.market == "KR" else product.name_en,
-                "category": product.category,
-                "brand": product.brand,
-                "price": self._price(p, product),
-                "quantity": quantity,
-            }
+            {k: v for k, v in self._product_props(p, product).items() if k not in ("url", "currency")}
+            | {"quantity": quantity}
             for product, quantity in s.cart
         ]
         subtotal = sum(item["price"] * item["quantity"] for item in products)
