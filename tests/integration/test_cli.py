@@ -21,15 +21,34 @@ pytestmark = pytest.mark.integration
 
 
 def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "local.cli", *args], env=env, cwd=REPO, capture_output=True,
-                          text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "local.cli", *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_serve_drains_on_sigterm_then_query_rejected_and_replay(tmp_path: Path) -> None:
-    env = {**os.environ, "CDP_STATE_DIR": str(tmp_path), "CDP_COLLECT_PORT": "0", "CDP_WRITE_KEYS": "shop=wk_cli",
-           "CDP_SCHEDULER": "false", "PYTHONPATH": str(REPO)}
-    serve = subprocess.Popen([sys.executable, "-m", "local.cli", "serve"], env=env, cwd=REPO,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = {
+        **os.environ,
+        "CDP_STATE_DIR": str(tmp_path),
+        "CDP_COLLECT_PORT": "0",
+        "CDP_WRITE_KEYS": "shop=wk_cli",
+        "CDP_SCHEDULER": "false",
+        "PYTHONPATH": str(REPO),
+    }
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "local.cli", "serve"],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         address = tmp_path / "stack.json"
         deadline = time.monotonic() + 60
@@ -42,8 +61,9 @@ def test_serve_drains_on_sigterm_then_query_rejected_and_replay(tmp_path: Path) 
         batch = {"batch": [{"type": "track", "anonymousId": "cli", "event": "Product Viewed"} for _ in range(300)]}
         assert requests.post(f"{collect}/v1/batch", json=batch, auth=("wk_cli", ""), timeout=30).status_code == 200
         # a rejection that a later fix makes acceptable: an event before its write key was known
-        refused = requests.post(f"{collect}/v1/track", json={"anonymousId": "late", "event": "x"},
-                                auth=("wk_new", ""), timeout=30)
+        refused = requests.post(
+            f"{collect}/v1/track", json={"anonymousId": "late", "event": "x"}, auth=("wk_new", ""), timeout=30
+        )
         assert refused.status_code == 401
         serve.send_signal(signal.SIGTERM)  # no drain call: stopping must drain
         out, _ = serve.communicate(timeout=120)
@@ -63,15 +83,22 @@ def test_serve_drains_on_sigterm_then_query_rejected_and_replay(tmp_path: Path) 
 
     # The fix: the site's write key is added. Replay sends the kept payload again with it.
     fixed = {**env, "CDP_WRITE_KEYS": "shop=wk_cli,late-shop=wk_new"}
-    serve = subprocess.Popen([sys.executable, "-m", "local.cli", "serve"], env=fixed, cwd=REPO,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "local.cli", "serve"],
+        env=fixed,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         while not (tmp_path / "stack.json").exists():
             assert serve.poll() is None
             time.sleep(0.1)
         collect = json.loads((tmp_path / "stack.json").read_text())["urls"]["collect"]
-        replayed = cli("replay", "--reason", "unknown_write_key", "--write-key", "wk_new", "--collect-url", collect,
-                       env=fixed)
+        replayed = cli(
+            "replay", "--reason", "unknown_write_key", "--write-key", "wk_new", "--collect-url", collect, env=fixed
+        )
         assert "replayed 1 of 1 records (0 skipped: truncated, or no write key); status: 200×1" in replayed.stdout, (
             replayed.stdout + replayed.stderr
         )

@@ -25,12 +25,16 @@ from tests.conftest import RunningStack
 pytestmark = pytest.mark.integration
 
 
-def post(stack: RunningStack, path: str, body: object, *, gzip_body: bool = False, key: str | None = None) -> requests.Response:
+def post(
+    stack: RunningStack, path: str, body: object, *, gzip_body: bool = False, key: str | None = None
+) -> requests.Response:
     data = orjson.dumps(body)
     headers = {"Content-Type": "application/json"}
     if gzip_body:
         data, headers["Content-Encoding"] = gzip.compress(data), "gzip"
-    return requests.post(f"{stack.collect_url}{path}", data=data, headers=headers, auth=(key or stack.write_key, ""), timeout=30)
+    return requests.post(
+        f"{stack.collect_url}{path}", data=data, headers=headers, auth=(key or stack.write_key, ""), timeout=30
+    )
 
 
 def count(stack: RunningStack, table: str, anonymous_id: str) -> int:
@@ -39,20 +43,48 @@ def count(stack: RunningStack, table: str, anonymous_id: str) -> int:
 
 def test_http_in_rows_out(local_stack: RunningStack) -> None:
     anon = f"anon-{uuid.uuid4()}"
-    batch = {"batch": [
-        {"type": "page", "anonymousId": anon, "properties": {"url": "https://shop.kr/?utm_source=naver&utm_medium=cpc&gclid=g1"}},
-        {"type": "track", "anonymousId": anon, "event": "Product Viewed", "properties": {"product_id": "p1", "name": "코트"}},
-        {"type": "track", "anonymousId": anon, "userId": "u-1", "event": "Order Completed",
-         "properties": {"order_id": "o-1", "revenue": 59000, "currency": "krw", "products": [{"product_id": "p1", "name": "코트"}]}},
-        {"type": "identify", "anonymousId": anon, "userId": "u-1", "traits": {"email": "kim@example.kr", "phone": "010-1234-5678"}},
-    ]}
+    batch = {
+        "batch": [
+            {
+                "type": "page",
+                "anonymousId": anon,
+                "properties": {"url": "https://shop.kr/?utm_source=naver&utm_medium=cpc&gclid=g1"},
+            },
+            {
+                "type": "track",
+                "anonymousId": anon,
+                "event": "Product Viewed",
+                "properties": {"product_id": "p1", "name": "코트"},
+            },
+            {
+                "type": "track",
+                "anonymousId": anon,
+                "userId": "u-1",
+                "event": "Order Completed",
+                "properties": {
+                    "order_id": "o-1",
+                    "revenue": 59000,
+                    "currency": "krw",
+                    "products": [{"product_id": "p1", "name": "코트"}],
+                },
+            },
+            {
+                "type": "identify",
+                "anonymousId": anon,
+                "userId": "u-1",
+                "traits": {"email": "kim@example.kr", "phone": "010-1234-5678"},
+            },
+        ]
+    }
     response = post(local_stack, "/v1/batch", batch, gzip_body=True)
     assert response.status_code == 200 and response.json() == {"success": True, "accepted": 4}
     local_stack.drain()
     assert [count(local_stack, f"raw.{t}", anon) for t in ("page", "land", "event", "conv", "user")] == [1, 1, 1, 1, 1]
     land = local_stack.query("SELECT medium, source, click_id FROM raw.land WHERE anonymous_id = @a", {"a": anon})[0]
     assert land == {"medium": "ad", "source": "naver", "click_id": "g1"}
-    conv = local_stack.query("SELECT revenue, currency, product_names, site_id FROM raw.conv WHERE anonymous_id = @a", {"a": anon})
+    conv = local_stack.query(
+        "SELECT revenue, currency, product_names, site_id FROM raw.conv WHERE anonymous_id = @a", {"a": anon}
+    )
     assert conv == [{"revenue": 59000.0, "currency": "KRW", "product_names": "코트", "site_id": local_stack.site_id}]
 
 
@@ -60,16 +92,27 @@ def test_the_segment_sdk_works_unchanged(local_stack: RunningStack) -> None:
     from segment.analytics import Client
 
     errors: list[object] = []
-    client = Client(local_stack.write_key, host=local_stack.collect_url, sync_mode=True, gzip=True,
-                    on_error=lambda e, batch: errors.append(e))
+    client = Client(
+        local_stack.write_key,
+        host=local_stack.collect_url,
+        sync_mode=True,
+        gzip=True,
+        on_error=lambda e, batch: errors.append(e),
+    )
     anon = f"sdk-{uuid.uuid4()}"
     client.identify(anonymous_id=anon, user_id="sdk-user", traits={"email": "sdk@example.com", "plan": "gold"})
     client.track(anonymous_id=anon, event="Products Searched", properties={"query": "패딩"})
-    client.page(anonymous_id=anon, name="Home", properties={"url": "https://shop.kr/", "referrer": "https://www.google.com/search?q=x"})
+    client.page(
+        anonymous_id=anon,
+        name="Home",
+        properties={"url": "https://shop.kr/", "referrer": "https://www.google.com/search?q=x"},
+    )
     client.flush()
     assert errors == []
     local_stack.drain()
-    user = local_stack.query("SELECT user_id, email, properties, library FROM raw.user WHERE anonymous_id = @a", {"a": anon})[0]
+    user = local_stack.query(
+        "SELECT user_id, email, properties, library FROM raw.user WHERE anonymous_id = @a", {"a": anon}
+    )[0]
     assert (user["user_id"], user["email"]) == ("sdk-user", "sdk@example.com")
     assert orjson.loads(user["properties"])["plan"] == "gold"
     assert user["library"].startswith("analytics-python/")
@@ -81,18 +124,30 @@ def test_the_segment_sdk_works_unchanged(local_stack: RunningStack) -> None:
 
 def test_bad_input_is_rejected_with_reasons_and_kept(local_stack: RunningStack) -> None:
     anon = f"bad-{uuid.uuid4()}"
-    mixed = post(local_stack, "/v1/batch", {"batch": [
-        {"type": "track", "anonymousId": anon, "event": "ok"},
-        {"type": "track", "anonymousId": anon, "messageId": f"{anon}-m2"},
-    ]})
+    mixed = post(
+        local_stack,
+        "/v1/batch",
+        {
+            "batch": [
+                {"type": "track", "anonymousId": anon, "event": "ok"},
+                {"type": "track", "anonymousId": anon, "messageId": f"{anon}-m2"},
+            ]
+        },
+    )
     assert mixed.status_code == 200 and mixed.json()["rejected"][0]["error"] == "invalid_event"
-    malformed = requests.post(f"{local_stack.collect_url}/v1/track", data=b'{"event": ', auth=(local_stack.write_key, ""), timeout=10)
+    malformed = requests.post(
+        f"{local_stack.collect_url}/v1/track", data=b'{"event": ', auth=(local_stack.write_key, ""), timeout=10
+    )
     assert malformed.status_code == 400 and malformed.json()["error"] == "malformed_json"
     unknown = post(local_stack, "/v1/track", {"anonymousId": anon, "event": "x"}, key="who-knows")
     assert unknown.status_code == 401 and unknown.json()["error"] == "unknown_write_key"
     local_stack.drain()
-    kept = local_stack.query("SELECT reason_code, reason, site_id FROM ops.rejected WHERE event_id = @e", {"e": f"{anon}-m2"})
-    assert kept == [{"reason_code": "invalid_event", "reason": "track needs an event name", "site_id": local_stack.site_id}]
+    kept = local_stack.query(
+        "SELECT reason_code, reason, site_id FROM ops.rejected WHERE event_id = @e", {"e": f"{anon}-m2"}
+    )
+    assert kept == [
+        {"reason_code": "invalid_event", "reason": "track needs an event name", "site_id": local_stack.site_id}
+    ]
     assert count(local_stack, "raw.event", anon) == 1
     codes = {r["reason_code"] for r in local_stack.query("SELECT DISTINCT reason_code FROM ops.rejected")}
     assert {"malformed_json", "unknown_write_key"} <= codes
@@ -110,24 +165,55 @@ def test_a_client_retry_is_stored_twice_but_seen_once(local_stack: RunningStack)
 
 def test_a_redelivered_push_writes_nothing_twice(local_stack: RunningStack) -> None:
     anon = f"redeliver-{uuid.uuid4()}"
-    rows = {"raw.page": [{"event_id": f"{anon}-e", "site_id": "s", "call": "page", "event_time": "2026-11-23T10:00:00Z",
-                          "received_at": "2026-11-23T10:00:00Z", "anonymous_id": anon, "raw": "{}"}]}
+    rows = {
+        "raw.page": [
+            {
+                "event_id": f"{anon}-e",
+                "site_id": "s",
+                "call": "page",
+                "event_time": "2026-11-23T10:00:00Z",
+                "received_at": "2026-11-23T10:00:00Z",
+                "anonymous_id": anon,
+                "raw": "{}",
+            }
+        ]
+    }
     data = orjson.dumps({"schema": MESSAGE_SCHEMA, "site_id": "s", "rows": rows})
-    envelope = {"message": {"data": base64.b64encode(data).decode(), "messageId": f"{anon}-msg",
-                            "publishTime": "2026-11-23T10:00:01Z", "attributes": {}},
-                "subscription": "projects/cdp-local/subscriptions/collected-load"}
+    envelope = {
+        "message": {
+            "data": base64.b64encode(data).decode(),
+            "messageId": f"{anon}-msg",
+            "publishTime": "2026-11-23T10:00:01Z",
+            "attributes": {},
+        },
+        "subscription": "projects/cdp-local/subscriptions/collected-load",
+    }
     load_url = local_stack.stack.url("load")
     for _ in range(3):  # as Pub/Sub would after a lost ack
         assert requests.post(f"{load_url}/", json=envelope, timeout=30).status_code == 200
     assert count(local_stack, "raw.page", anon) == 1
-    assert local_stack.query("SELECT COUNT(*) AS n FROM ops.load_batches WHERE message_id = @m", {"m": f"{anon}-msg"}) == [{"n": 1}]
+    assert local_stack.query(
+        "SELECT COUNT(*) AS n FROM ops.load_batches WHERE message_id = @m", {"m": f"{anon}-msg"}
+    ) == [{"n": 1}]
 
 
 def test_the_same_events_published_twice_are_seen_once(local_stack: RunningStack) -> None:
     anon = f"dup-{uuid.uuid4()}"
-    rows = {"raw.event": [{"event_id": f"{anon}-e", "site_id": "s", "call": "track", "event_time": "2026-11-23T10:00:00Z",
-                           "received_at": "2026-11-23T10:00:00Z", "anonymous_id": anon, "raw": "{}",
-                           "event_name": "x", "event_type": "custom"}]}
+    rows = {
+        "raw.event": [
+            {
+                "event_id": f"{anon}-e",
+                "site_id": "s",
+                "call": "track",
+                "event_time": "2026-11-23T10:00:00Z",
+                "received_at": "2026-11-23T10:00:00Z",
+                "anonymous_id": anon,
+                "raw": "{}",
+                "event_name": "x",
+                "event_type": "custom",
+            }
+        ]
+    }
     data = orjson.dumps({"schema": MESSAGE_SCHEMA, "site_id": "s", "rows": rows})
     os.environ["PUBSUB_EMULATOR_HOST"] = local_stack.stack.pubsub_host
     publisher = pubsub_v1.PublisherClient()
@@ -139,13 +225,20 @@ def test_the_same_events_published_twice_are_seen_once(local_stack: RunningStack
 
 
 def test_browser_plumbing(local_stack: RunningStack) -> None:
-    preflight = requests.options(f"{local_stack.collect_url}/v1/batch", headers={"Origin": "https://shop.kr"}, timeout=10)
+    preflight = requests.options(
+        f"{local_stack.collect_url}/v1/batch", headers={"Origin": "https://shop.kr"}, timeout=10
+    )
     assert preflight.status_code == 204 and preflight.headers["Access-Control-Allow-Origin"] == "*"
     script = requests.get(f"{local_stack.collect_url}/tracker.js", timeout=10)
     assert script.status_code == 200 and script.headers["Content-Type"].startswith("application/javascript")
     anon = f"pixel-{uuid.uuid4()}"
-    data = base64.urlsafe_b64encode(orjson.dumps({"writeKey": local_stack.write_key, "anonymousId": anon,
-                                                  "event": "Pixel Seen"})).decode().rstrip("=")
+    data = (
+        base64.urlsafe_b64encode(
+            orjson.dumps({"writeKey": local_stack.write_key, "anonymousId": anon, "event": "Pixel Seen"})
+        )
+        .decode()
+        .rstrip("=")
+    )
     pixel = requests.get(f"{local_stack.collect_url}/v1/pixel/track", params={"data": data}, timeout=10)
     assert pixel.status_code == 200 and pixel.headers["Content-Type"] == "image/gif"
     local_stack.drain()
@@ -156,9 +249,11 @@ def test_browser_plumbing(local_stack: RunningStack) -> None:
 def test_shutdown_drains_everything_accepted(tmp_path: Path) -> None:
     stack = LocalStack(StackSettings(state_dir=tmp_path, collect_port=0, write_keys="s=wk")).start()
     try:
+
         def send(i: int) -> int:
             body = {"batch": [{"type": "track", "anonymousId": f"drain-{i}", "event": "x"} for _ in range(50)]}
             return requests.post(f"{stack.collect_url}/v1/batch", json=body, auth=("wk", ""), timeout=30).status_code
+
         with ThreadPoolExecutor(8) as pool:
             statuses = list(pool.map(send, range(40)))
     finally:
@@ -171,19 +266,39 @@ def test_shutdown_drains_everything_accepted(tmp_path: Path) -> None:
 
 def test_pubsub_unreachable_means_503_so_that_sdks_retry(tmp_path: Path) -> None:
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(REPO), "PUBSUB_EMULATOR_HOST": f"127.0.0.1:{free_port()}",
-           "CDP_WRITE_KEYS": "s=wk", "CDP_PUBLISH_TIMEOUT_SECONDS": "2", "CDP_STATE_DIR": str(tmp_path)}
-    server = subprocess.Popen([sys.executable, "-m", "functions_framework", "--target=collect",
-                               f"--source={REPO / 'functions/collect/main.py'}", "--host=127.0.0.1", f"--port={port}"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "PUBSUB_EMULATOR_HOST": f"127.0.0.1:{free_port()}",
+        "CDP_WRITE_KEYS": "s=wk",
+        "CDP_PUBLISH_TIMEOUT_SECONDS": "2",
+        "CDP_STATE_DIR": str(tmp_path),
+    }
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "functions_framework",
+            "--target=collect",
+            f"--source={REPO / 'functions/collect/main.py'}",
+            "--host=127.0.0.1",
+            f"--port={port}",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         from tenacity import retry, retry_if_result, stop_after_delay, wait_fixed
 
         from local.processes import port_open
 
-        retry(retry=retry_if_result(lambda ok: not ok), stop=stop_after_delay(20), wait=wait_fixed(0.1))(port_open)(port)
-        response = requests.post(f"http://127.0.0.1:{port}/v1/track", json={"anonymousId": "a", "event": "x"},
-                                 auth=("wk", ""), timeout=30)
+        retry(retry=retry_if_result(lambda ok: not ok), stop=stop_after_delay(20), wait=wait_fixed(0.1))(port_open)(
+            port
+        )
+        response = requests.post(
+            f"http://127.0.0.1:{port}/v1/track", json={"anonymousId": "a", "event": "x"}, auth=("wk", ""), timeout=30
+        )
         assert response.status_code == 503 and response.headers["Retry-After"] == "5"
         assert response.json()["error"] == "unavailable"
         bad = requests.post(f"http://127.0.0.1:{port}/v1/track", data=b"{", auth=("wk", ""), timeout=30)

@@ -20,10 +20,16 @@ def client_and_publisher(monkeypatch: pytest.MonkeyPatch) -> tuple[FlaskClient, 
     return app.test_client(), publisher
 
 
-def test_the_client_address_is_the_one_the_trusted_proxy_saw(client_and_publisher: tuple[FlaskClient, RecordingPublisher]) -> None:
+def test_the_client_address_is_the_one_the_trusted_proxy_saw(
+    client_and_publisher: tuple[FlaskClient, RecordingPublisher],
+) -> None:
     client, publisher = client_and_publisher
-    response = client.post("/v1/page", data=orjson.dumps({"anonymousId": "a"}), auth=("wk", ""),
-                           headers={"X-Forwarded-For": "6.6.6.6, 203.0.113.7"})
+    response = client.post(
+        "/v1/page",
+        data=orjson.dumps({"anonymousId": "a"}),
+        auth=("wk", ""),
+        headers={"X-Forwarded-For": "6.6.6.6, 203.0.113.7"},
+    )
     assert response.status_code == 200
     assert publisher.rows("raw.page")[0]["ip"] == "203.0.113.7"
 

@@ -28,22 +28,46 @@ def request(body: object, endpoint: str = "batch", **kw: object) -> CollectReque
 
 def test_batch_is_classified_into_the_five_tables_and_one_message() -> None:
     svc, pub = service()
-    batch = {"batch": [
-        {"type": "identify", "userId": "u1", "traits": {"email": "a@b.kr", "phone": "010-1234-5678", "birthday": "1990-02-03"}},
-        {"type": "alias", "userId": "u1", "previousId": "anon-1"},
-        {"type": "page", "anonymousId": "a1", "properties": {"url": "https://shop.kr/?utm_campaign=w&utm_source=x", "referrer": ""}},
-        {"type": "page", "anonymousId": "a1", "properties": {"url": "https://shop.kr/p/1", "referrer": "https://shop.kr/"}},
-        {"type": "track", "anonymousId": "a1", "event": "Order Completed", "properties": {"order_id": "o1", "revenue": 100}},
-        {"type": "track", "anonymousId": "a1", "event": "Signed Up"},
-        {"type": "track", "anonymousId": "a1", "event": "Products Searched", "properties": {"query": "운동화"}},
-        {"type": "group", "anonymousId": "a1", "groupId": "g1"},
-    ]}
+    batch = {
+        "batch": [
+            {
+                "type": "identify",
+                "userId": "u1",
+                "traits": {"email": "a@b.kr", "phone": "010-1234-5678", "birthday": "1990-02-03"},
+            },
+            {"type": "alias", "userId": "u1", "previousId": "anon-1"},
+            {
+                "type": "page",
+                "anonymousId": "a1",
+                "properties": {"url": "https://shop.kr/?utm_campaign=w&utm_source=x", "referrer": ""},
+            },
+            {
+                "type": "page",
+                "anonymousId": "a1",
+                "properties": {"url": "https://shop.kr/p/1", "referrer": "https://shop.kr/"},
+            },
+            {
+                "type": "track",
+                "anonymousId": "a1",
+                "event": "Order Completed",
+                "properties": {"order_id": "o1", "revenue": 100},
+            },
+            {"type": "track", "anonymousId": "a1", "event": "Signed Up"},
+            {"type": "track", "anonymousId": "a1", "event": "Products Searched", "properties": {"query": "운동화"}},
+            {"type": "group", "anonymousId": "a1", "groupId": "g1"},
+        ]
+    }
     result = svc.handle(request(batch))
     assert (result.status, result.accepted, result.rejected) == (200, 8, 0)
     assert len(pub.messages) == 1
     message, attributes = pub.messages[0]
     assert {t: len(r) for t, r in message["rows"].items()} == {
-        "raw.user": 2, "raw.page": 2, "raw.land": 1, "raw.conv": 2, "raw.event": 2}
+        "raw.user": 2,
+        "raw.page": 2,
+        "raw.land": 1,
+        "raw.conv": 2,
+        "raw.event": 2,
+    }
     assert attributes == {"site_id": "shop", "schema": "raw-rows/1", "events": "8", "rejected": "0"}
     user = pub.rows("raw.user")[0]
     assert (user["email"], user["phone"], user["birth_year"]) == ("a@b.kr", "010-1234-5678", 1990)
@@ -57,8 +81,14 @@ def test_batch_is_classified_into_the_five_tables_and_one_message() -> None:
 
 def test_unknown_properties_are_kept_and_message_id_is_the_event_id() -> None:
     svc, pub = service()
-    event = {"type": "track", "messageId": "m-1", "anonymousId": "a", "event": "Wishlist", "properties": {"x": {"deep": [1, 2]}},
-             "someVendorField": 5}
+    event = {
+        "type": "track",
+        "messageId": "m-1",
+        "anonymousId": "a",
+        "event": "Wishlist",
+        "properties": {"x": {"deep": [1, 2]}},
+        "someVendorField": 5,
+    }
     svc.handle(request(event, endpoint="track"))
     row = pub.rows("raw.event")[0]
     assert row["event_id"] == "m-1"
@@ -83,15 +113,29 @@ def test_user_agent_is_parsed() -> None:
     svc, pub = service()
     svc.handle(request({"type": "page", "anonymousId": "a"}, endpoint="page", user_agent=UA_IPHONE))
     row = pub.rows("raw.page")[0]
-    assert (row["device_type"], row["device"], row["os"], row["browser"]) == ("mobile", "iPhone", "iOS", "Mobile Safari")
+    assert (row["device_type"], row["device"], row["os"], row["browser"]) == (
+        "mobile",
+        "iPhone",
+        "iOS",
+        "Mobile Safari",
+    )
 
 
 def test_geo_comes_from_the_edge_headers_then_the_context() -> None:
     svc, pub = service()
-    svc.handle(request({"type": "page", "anonymousId": "a"}, endpoint="page",
-                       headers={"X-Client-Geo-Country": "kr", "X-Client-Geo-Region": "KR-11"}))
-    svc.handle(request({"type": "page", "anonymousId": "a", "context": {"location": {"country": "JP", "city": "Osaka"}}},
-                       endpoint="page"))
+    svc.handle(
+        request(
+            {"type": "page", "anonymousId": "a"},
+            endpoint="page",
+            headers={"X-Client-Geo-Country": "kr", "X-Client-Geo-Region": "KR-11"},
+        )
+    )
+    svc.handle(
+        request(
+            {"type": "page", "anonymousId": "a", "context": {"location": {"country": "JP", "city": "Osaka"}}},
+            endpoint="page",
+        )
+    )
     first, second = pub.rows("raw.page")
     assert (first["country"], first["region"]) == ("KR", "KR-11")
     assert (second["country"], second["city"]) == ("JP", "Osaka")
@@ -99,16 +143,18 @@ def test_geo_comes_from_the_edge_headers_then_the_context() -> None:
 
 def test_bad_events_in_a_batch_are_rejected_with_reasons_and_the_rest_goes_through() -> None:
     svc, pub = service()
-    batch = {"batch": [
-        {"type": "track", "anonymousId": "a", "event": "Product Viewed"},
-        {"type": "track", "anonymousId": "a"},
-        {"type": "track", "anonymousId": "a", "event": "x", "properties": "not an object"},
-        {"type": "track", "userId": {"id": 1}, "event": "x"},
-        {"type": "track", "anonymousId": "a", "event": "Order Completed", "properties": {"revenue": "abc"}},
-        {"type": "fly", "anonymousId": "a"},
-        {"type": "track", "anonymousId": "a", "event": "big", "properties": {"blob": "x" * MAX_EVENT_BYTES}},
-        7,
-    ]}
+    batch = {
+        "batch": [
+            {"type": "track", "anonymousId": "a", "event": "Product Viewed"},
+            {"type": "track", "anonymousId": "a"},
+            {"type": "track", "anonymousId": "a", "event": "x", "properties": "not an object"},
+            {"type": "track", "userId": {"id": 1}, "event": "x"},
+            {"type": "track", "anonymousId": "a", "event": "Order Completed", "properties": {"revenue": "abc"}},
+            {"type": "fly", "anonymousId": "a"},
+            {"type": "track", "anonymousId": "a", "event": "big", "properties": {"blob": "x" * MAX_EVENT_BYTES}},
+            7,
+        ]
+    }
     result = svc.handle(request(batch))
     assert (result.status, result.accepted, result.rejected) == (200, 1, 7)
     reasons = {r["index"]: (r["error"], r["message"]) for r in result.body["rejected"]}
@@ -131,18 +177,23 @@ def test_a_batch_with_nothing_valid_is_a_400_and_still_kept() -> None:
     assert len(pub.rows("ops.rejected")) == 1
 
 
-@pytest.mark.parametrize(("body", "kw", "status", "code"), [
-    (b"{not json", {}, 400, "malformed_json"),
-    (b"[1, 2]", {}, 400, "invalid_body"),
-    (b'{"batch": "x"}', {}, 400, "invalid_batch"),
-    (b'{"batch": []}', {"write_key": None}, 401, "missing_write_key"),
-    (b'{"batch": []}', {"write_key": "nope"}, 401, "unknown_write_key"),
-    (b"\x1f\x8b\x08garbage", {"content_encoding": "gzip"}, 400, "bad_gzip"),
-    (b"{}", {"content_encoding": "br"}, 415, "unsupported_encoding"),
-    (b" " * (MAX_REQUEST_BYTES + 1), {}, 413, "payload_too_large"),
-    (gzip.compress(b" " * (MAX_REQUEST_BYTES + 10)), {"content_encoding": "gzip"}, 413, "payload_too_large"),
-])
-def test_refused_requests_get_a_4xx_naming_the_problem_and_are_kept(body: bytes, kw: dict, status: int, code: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "kw", "status", "code"),
+    [
+        (b"{not json", {}, 400, "malformed_json"),
+        (b"[1, 2]", {}, 400, "invalid_body"),
+        (b'{"batch": "x"}', {}, 400, "invalid_batch"),
+        (b'{"batch": []}', {"write_key": None}, 401, "missing_write_key"),
+        (b'{"batch": []}', {"write_key": "nope"}, 401, "unknown_write_key"),
+        (b"\x1f\x8b\x08garbage", {"content_encoding": "gzip"}, 400, "bad_gzip"),
+        (b"{}", {"content_encoding": "br"}, 415, "unsupported_encoding"),
+        (b" " * (MAX_REQUEST_BYTES + 1), {}, 413, "payload_too_large"),
+        (gzip.compress(b" " * (MAX_REQUEST_BYTES + 10)), {"content_encoding": "gzip"}, 413, "payload_too_large"),
+    ],
+)
+def test_refused_requests_get_a_4xx_naming_the_problem_and_are_kept(
+    body: bytes, kw: dict, status: int, code: str
+) -> None:
     svc, pub = service()
     result = svc.handle(request(body, **kw))
     assert (result.status, result.body["error"]) == (status, code)
@@ -174,10 +225,19 @@ def test_pubsub_down_means_503_and_nothing_half_accepted() -> None:
 
 def test_client_input_never_gives_a_5xx() -> None:
     svc, _ = service()
-    odd_bodies = [b"", b"null", b"true", b'"x"', b'{"batch": [null]}', b'{"batch": [{"type": null}]}',
-                  b'{"type": "track"}', b'{"batch": [{"type": "page", "anonymousId": "a", "timestamp": "yesterday"}]}',
-                  b'{"batch": [{"type": "page", "anonymousId": "a", "context": []}]}', b'{"batch": [], "context": 5}',
-                  b"{\"batch\": [{\"type\": \"page\", \"anonymousId\": \"\\ud800\"}]}"]
+    odd_bodies = [
+        b"",
+        b"null",
+        b"true",
+        b'"x"',
+        b'{"batch": [null]}',
+        b'{"batch": [{"type": null}]}',
+        b'{"type": "track"}',
+        b'{"batch": [{"type": "page", "anonymousId": "a", "timestamp": "yesterday"}]}',
+        b'{"batch": [{"type": "page", "anonymousId": "a", "context": []}]}',
+        b'{"batch": [], "context": 5}',
+        b'{"batch": [{"type": "page", "anonymousId": "\\ud800"}]}',
+    ]
     for body in odd_bodies:
         for endpoint in ("batch", "track", "identify"):
             assert svc.handle(request(body, endpoint=endpoint)).status < 500, body

@@ -13,8 +13,15 @@ EPOCH = {"since": "2000-01-01T00:00:00Z"}
 
 
 def page_row(event_id: str, received: str = "2026-11-23T10:00:00Z") -> dict[str, object]:
-    return {"event_id": event_id, "site_id": "s", "call": "page", "event_time": "2026-11-23T09:59:59.5Z",
-            "received_at": received, "anonymous_id": "a", "raw": "{}"}
+    return {
+        "event_id": event_id,
+        "site_id": "s",
+        "call": "page",
+        "event_time": "2026-11-23T09:59:59.5Z",
+        "received_at": received,
+        "anonymous_id": "a",
+        "raw": "{}",
+    }
 
 
 @pytest.fixture
@@ -43,8 +50,12 @@ def test_the_unique_view_keeps_the_first_received_copy(warehouse: DuckDBWarehous
 
 
 def test_bad_rows_are_named_and_nothing_is_written(warehouse: DuckDBWarehouse) -> None:
-    rows = [page_row("ok"), {**page_row("x"), "event_id": None}, {**page_row("y"), "event_time": "yesterday"},
-            {**page_row("z"), "colour": "red"}]
+    rows = [
+        page_row("ok"),
+        {**page_row("x"), "event_id": None},
+        {**page_row("y"), "event_time": "yesterday"},
+        {**page_row("z"), "colour": "red"},
+    ]
     batch = LoadBatch(message_id="m2", rows={"raw.page": rows})
     with pytest.raises(BadRows) as caught:
         warehouse.write_batch(batch)

@@ -26,7 +26,8 @@ def collected_message(events: list[dict]) -> bytes:
     """What collect really publishes for these events."""
     publisher = RecordingPublisher()
     CollectService(publisher, {"wk": "shop"}).handle(
-        CollectRequest(endpoint="batch", body=orjson.dumps({"batch": events}), write_key="wk"))
+        CollectRequest(endpoint="batch", body=orjson.dumps({"batch": events}), write_key="wk")
+    )
     return orjson.dumps(publisher.messages[0][0])
 
 
@@ -35,8 +36,13 @@ def count(w: DuckDBWarehouse, table: str) -> int:
 
 
 def test_collected_rows_load_and_redelivery_writes_nothing_more(warehouse: DuckDBWarehouse) -> None:
-    data = collected_message([{"type": "page", "anonymousId": "a"}, {"type": "track", "anonymousId": "a", "event": "x"},
-                              {"type": "track", "anonymousId": "a"}])
+    data = collected_message(
+        [
+            {"type": "page", "anonymousId": "a"},
+            {"type": "track", "anonymousId": "a", "event": "x"},
+            {"type": "track", "anonymousId": "a"},
+        ]
+    )
     service = LoadService(warehouse)
     first = service.handle("m1", data)
     again = service.handle("m1", data)
@@ -61,7 +67,9 @@ def test_unknown_table_is_a_permanent_error(warehouse: DuckDBWarehouse) -> None:
 
 
 def test_a_row_that_does_not_fit_moves_to_rejected_and_the_rest_loads(warehouse: DuckDBWarehouse) -> None:
-    message = orjson.loads(collected_message([{"type": "page", "anonymousId": "a"}, {"type": "page", "anonymousId": "b"}]))
+    message = orjson.loads(
+        collected_message([{"type": "page", "anonymousId": "a"}, {"type": "page", "anonymousId": "b"}])
+    )
     message["rows"]["raw.page"][1]["event_time"] = "not a time"
     outcome = LoadService(warehouse).handle("m4", orjson.dumps(message))
     assert (outcome.rows, outcome.rejected) == (3, 1)  # one page + two landings
@@ -73,8 +81,14 @@ def test_a_row_that_does_not_fit_moves_to_rejected_and_the_rest_loads(warehouse:
 
 def test_the_cloud_event_edge_reads_the_push_envelope(warehouse: DuckDBWarehouse) -> None:
     data = collected_message([{"type": "page", "anonymousId": "a"}])
-    envelope = {"message": {"data": base64.b64encode(data).decode(), "messageId": "pm-1",
-                            "publishTime": "2026-11-23T10:00:00.123Z"}, "subscription": "projects/p/subscriptions/s"}
+    envelope = {
+        "message": {
+            "data": base64.b64encode(data).decode(),
+            "messageId": "pm-1",
+            "publishTime": "2026-11-23T10:00:00.123Z",
+        },
+        "subscription": "projects/p/subscriptions/s",
+    }
     outcome = handler.handle("ce-1", envelope, LoadService(warehouse))
     assert outcome.message_id == "pm-1" and outcome.written
     ledger = warehouse.query("SELECT message_id, published_at FROM ops.load_batches")[0]

@@ -181,9 +181,7 @@ def test_anonymous_history_before_sign_up_then_logged_in(shop: Shop) -> None:
     for call in calls:
         by_device[call.get("anonymousId") or ""].append(call)
     for person in signed_up:
-        signup = next(
-            c for c in calls if c.get("event") == "Signed Up" and c.get("userId") == person.user_id
-        )
+        signup = next(c for c in calls if c.get("event") == "Signed Up" and c.get("userId") == person.user_id)
         history = sorted(by_device[signup["anonymousId"]], key=lambda c: c["originalTimestamp"])
         first = next(i for i, c in enumerate(history) if c.get("userId") == person.user_id)
         assert first > 0 and history[0]["type"] == "page"  # anonymous browsing first
@@ -198,7 +196,11 @@ def test_store_records_aliases_and_contact_formats(shop: Shop) -> None:
     crm = [c for c in calls if c["context"]["library"]["name"] == "analytics-python" and c["type"] == "identify"]
     assert len(crm) >= 10
     assert all("anonymousId" not in c and c["userId"] == c["traits"]["crmId"] and c["traits"].get("phone") for c in crm)
-    web_crm_ids = {c["traits"]["crmId"] for c in calls if c["type"] == "identify" and "crmId" in (c.get("traits") or {}) and c.get("anonymousId")}
+    web_crm_ids = {
+        c["traits"]["crmId"]
+        for c in calls
+        if c["type"] == "identify" and "crmId" in (c.get("traits") or {}) and c.get("anonymousId")
+    }
     assert web_crm_ids & {c["userId"] for c in crm}
     pos = [c for c in calls if c.get("event") == "Order Completed" and c["properties"].get("channel") == "store"]
     assert pos and all("anonymousId" not in c for c in pos)
@@ -254,7 +256,9 @@ def test_behaviour_groups_and_future_purchases(shop: Shop) -> None:
     assert all(people[pid].last_seen < truth.end - timedelta(days=30) for pid in truth.groups["lapsed"])
     assert all(people[pid].first_seen > truth.end - timedelta(days=21) for pid in truth.groups["new_signup"])
     assert all(not people[pid].web_visitor and people[pid].crm_id for pid in truth.groups["store_only"])
-    bargain_orders = [c for c in web_calls(shop) if c.get("event") == "Order Completed" and c["properties"].get("coupon")]
+    bargain_orders = [
+        c for c in web_calls(shop) if c.get("event") == "Order Completed" and c["properties"].get("coupon")
+    ]
     assert len(bargain_orders) >= 20
 
     future = [f for p in truth.people for f in p.future_purchases]
@@ -391,7 +395,9 @@ def test_drive_sends_fresh_sent_at_and_retries_server_errors() -> None:
     for path, headers, body in _Recorder.seen:
         raw = orjson.loads(gzip.decompress(body) if headers.get("Content-Encoding") == "gzip" else body)
         sent_at = datetime.fromisoformat(raw.pop("sentAt").replace("Z", "+00:00"))
-        request = next(r for r in chosen if r.path == path and {**document(r), "sentAt": None} == {**raw, "sentAt": None})
+        request = next(
+            r for r in chosen if r.path == path and {**document(r), "sentAt": None} == {**raw, "sentAt": None}
+        )
         skew = timedelta(seconds=request.clock_skew_seconds)
         assert before + skew - timedelta(seconds=1) <= sent_at <= after + skew + timedelta(seconds=1)
         assert headers.get("Authorization") == request.headers.get("Authorization")
