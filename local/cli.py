@@ -161,7 +161,7 @@ def cmd_demo(settings: StackSettings, args: argparse.Namespace) -> int:
 def _demo_refine(warehouse_path: Path, truth_path: Path, site_id: str) -> bool:
     """Stage 3 on what was loaded: one full refine, then who-is-who against the simulator's truth."""
     from local.sim.models import Truth
-    from shared.refine.accuracy import baseline_last_user_wins, node, pairwise_scores
+    from local.sim.score import who_is_who
     from shared.refine.service import RefineRequest, run_refine
 
     with DuckDBWarehouse(warehouse_path) as warehouse:
@@ -184,55 +184,19 @@ def _demo_refine(warehouse_path: Path, truth_path: Path, site_id: str) -> bool:
             ),
             "a few golden profiles (top lifetime revenue)",
         )
-        predicted = {
-            r["node"]: r["customer_id"] for r in warehouse.query("SELECT node, customer_id FROM refined.identity_map")
-        }
-        raw_rows = warehouse.query(
-            "SELECT anonymous_id, user_id, event_time, email, phone, crm_id FROM raw.user_unique "
-            "UNION ALL SELECT anonymous_id, user_id, event_time, NULL, NULL, NULL FROM raw.page_unique "
-            "UNION ALL SELECT anonymous_id, user_id, event_time, NULL, NULL, NULL FROM raw.conv_unique "
-            "UNION ALL SELECT anonymous_id, user_id, event_time, NULL, NULL, NULL FROM raw.event_unique"
-        )
-    truth = Truth.load(truth_path)
-    shared_devices = {d.anonymous_id for d in truth.shared_devices}
-    # A device can only be placed once it was seen with something that identifies (a user id, an e-mail, a
-    # phone, a CRM id): devices that never identified are left out, for both methods.
-    identified = {
-        r["anonymous_id"]
-        for r in raw_rows
-        if r["anonymous_id"] and (r["user_id"] or r["email"] or r["phone"] or r["crm_id"])
-    }
-    owner: dict[str, str] = {}
-    for person in truth.people:
-        ids = person.identifiers
-        for kind, values in (
-            ("u", ids.user_ids),
-            ("e", ids.emails),
-            ("p", ids.phones),
-            ("c", ids.crm_ids),
-            ("a", [a for a in ids.anonymous_ids if a not in shared_devices]),
-        ):
-            for value in values:
-                owner[node(site_id, kind, value)] = person.person_id
-    # Devices never seen with any identifier cannot be placed by anyone: scored over ids the data ties.
-    device = f"{site_id}|a:"
-    tied = {
-        n: p
-        for n, p in owner.items()
-        if n in predicted and (not n.startswith(device) or n.removeprefix(device) in identified)
-    }
-    precision, recall = pairwise_scores(predicted, tied)
-    base_precision, base_recall = pairwise_scores(baseline_last_user_wins(raw_rows, site_id), tied)
+        scores = who_is_who(warehouse, Truth.load(truth_path), site_id)
     print_table(
         [
-            {"method": "refine (guarded stitching)", "precision": f"{precision:.4f}", "recall": f"{recall:.4f}"},
             {
-                "method": "baseline: last user id on the device wins",
-                "precision": f"{base_precision:.4f}",
-                "recall": f"{base_recall:.4f}",
-            },
+                "method": m.method,
+                "precision": f"{m.precision:.4f}",
+                "recall (linkable pairs)": f"{m.recall:.4f}",
+                "recall (all pairs)": f"{m.recall_all_pairs:.4f}",
+            }
+            for m in (scores.refine, scores.baseline)
         ],
-        f"who is who, pairwise over {len(tied):,} identifiers of {len(truth.people)} people (shared devices excluded)",
+        f"who is who, pairwise over {scores.identifiers:,} identifiers of {scores.people} people (shared devices "
+        "excluded); linkable pairs: ids a chain of the person's own rows ties",
     )
     return run.status == "succeeded"
 

@@ -271,3 +271,32 @@ def test_a_crm_record_keyed_by_its_crm_id_joins_the_web_member_who_carries_that_
     assert dropped == []
     (profile,) = warehouse.query("SELECT odr_ltv, rvn_ltv FROM refined.profiles WHERE customer_id = @c", {"c": member})
     assert (profile["odr_ltv"], profile["rvn_ltv"]) == (1, 30000)
+
+
+def test_a_login_and_a_crm_record_sharing_a_phone_are_one_customer_but_two_crm_records_are_not(
+    warehouse: DuckDBWarehouse,
+) -> None:
+    """A web login and a store CRM record (sent with userId = the CRM number) that share a phone are the same
+    person seen online and in the shop: one customer. A phone shared by two CRM records (or two logins) joins
+    neither: that would merge two customers of the shop's own records."""
+    raw = RawEvents()
+    raw.identify(at(0), "web-1", "member-1", email="kim@mail.co.kr", phone="010-1111-2222")
+    raw.identify(at(5), None, "C-1", crm_id="C-1", phone="01011112222")  # the CRM import, same phone
+    raw.identify(at(10), "web-2", "member-2", phone="010-3333-4444")
+    raw.identify(at(15), None, "C-2", crm_id="C-2", phone="010-3333-4444")
+    raw.identify(at(16), None, "C-3", crm_id="C-3", phone="010 3333 4444")  # a second CRM record, same phone
+    raw.insert(warehouse)
+
+    refine(warehouse)
+
+    member_1 = customer_of(warehouse, "u", "member-1")
+    assert member_1 is not None
+    for kind, value in (("c", "C-1"), ("p", "+821011112222"), ("e", "kim@mail.co.kr"), ("a", "web-1")):
+        assert customer_of(warehouse, kind, value) == member_1, (kind, value)
+    member_2, crm_2, crm_3 = (customer_of(warehouse, k, v) for k, v in (("u", "member-2"), ("c", "C-2"), ("c", "C-3")))
+    assert len({member_2, crm_2, crm_3, member_1}) == 4
+    dropped = warehouse.query(
+        "SELECT detail FROM refined.dropped_links WHERE reason = 'shared_identifier' AND dst = @p",
+        {"p": node("p", "+821033334444")},
+    )
+    assert dropped and {r["detail"] for r in dropped} == {"2 customers with CRM ids"}

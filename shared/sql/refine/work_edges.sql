@@ -1,8 +1,9 @@
 -- Identity step 3: every edge with the guard that drops it (drop_reason NULL: the edge joins customers).
 --   junk_identifier    an end is a junk value (empty, 0, -1, null, undefined, guest, [object Object], ...)
 --   crm_on_many_users  a CRM id carried by more than one user id
---   shared_identifier  a device / email / phone seen with user ids of more than one strong group
---                      (shared laptops, family phones, test accounts): it joins none of them
+--   shared_identifier  a device / email / phone seen with user ids of more than one strong group, or with
+--                      CRM ids of more than one (shared laptops, family phones, test accounts): it joins none
+--                      of them. One login group and one CRM record may share it: that is one person.
 --   too_many_links     an id linked to more than the max_links parameter ids of one type (a test account logged in on
 --                      dozens of devices, a shop's own email typed into many sign-ups): it links none of
 --                      them, so no customer gathers more than the max_links parameter ids of a type through one id
@@ -17,10 +18,23 @@ ends AS (
   UNION ALL
   SELECT site_id, dst, dst_type, src, src_type, first_seen FROM typed WHERE blocked IS NULL
 ),
+-- What each strong group holds: a web login (user id), a CRM record, or both.
+group_kinds AS (
+  SELECT grp,
+    LOGICAL_OR(SUBSTR(node, STRPOS(node, '|') + 1, 1) = 'u') AS has_user,
+    LOGICAL_OR(SUBSTR(node, STRPOS(node, '|') + 1, 1) = 'c') AS has_crm
+  FROM refined.work_strong_groups
+  GROUP BY grp
+),
+-- A weak id may join one login group and one CRM record (the same person online and in the shop's CRM,
+-- matched by e-mail or phone), never two of either: that would merge two logins or two CRM records.
 strong_reach AS (
-  SELECT n.node, COUNT(DISTINCT COALESCE(g.grp, n.other)) AS groups
+  SELECT n.node,
+    COUNT(DISTINCT IF(COALESCE(k.has_user, n.other_type = 'u'), COALESCE(g.grp, n.other), NULL)) AS user_groups,
+    COUNT(DISTINCT IF(COALESCE(k.has_crm, n.other_type = 'c'), COALESCE(g.grp, n.other), NULL)) AS crm_groups
   FROM ends AS n
   LEFT JOIN refined.work_strong_groups AS g ON g.node = n.other
+  LEFT JOIN group_kinds AS k ON k.grp = g.grp
   WHERE n.node_type IN ('a', 'e', 'p') AND n.other_type IN ('u', 'c')
   GROUP BY n.node
 ),
@@ -47,16 +61,19 @@ SELECT
   CASE
     WHEN t.blocked IS NOT NULL THEN t.blocked
     WHEN t.kind = 'crm' AND t.src_type = 'u' AND cu.users > 1 THEN 'crm_on_many_users'
-    WHEN (t.src_type IN ('a', 'e', 'p') AND t.dst_type IN ('u', 'c') AND rs.groups > 1)
-      OR (t.dst_type IN ('a', 'e', 'p') AND t.src_type IN ('u', 'c') AND rd.groups > 1) THEN 'shared_identifier'
+    WHEN (t.src_type IN ('a', 'e', 'p') AND t.dst_type IN ('u', 'c') AND GREATEST(rs.user_groups, rs.crm_groups) > 1)
+      OR (t.dst_type IN ('a', 'e', 'p') AND t.src_type IN ('u', 'c') AND GREATEST(rd.user_groups, rd.crm_groups) > 1)
+      THEN 'shared_identifier'
     WHEN cs.node IS NOT NULL THEN cs.reason
     WHEN cd.node IS NOT NULL THEN cd.reason
   END AS drop_reason,
   CASE
     WHEN t.blocked IS NOT NULL THEN NULL
     WHEN t.kind = 'crm' AND t.src_type = 'u' AND cu.users > 1 THEN CONCAT(CAST(cu.users AS STRING), ' user ids')
-    WHEN rs.groups > 1 THEN CONCAT(CAST(rs.groups AS STRING), ' customers with user ids')
-    WHEN rd.groups > 1 THEN CONCAT(CAST(rd.groups AS STRING), ' customers with user ids')
+    WHEN rs.user_groups > 1 THEN CONCAT(CAST(rs.user_groups AS STRING), ' customers with user ids')
+    WHEN rs.crm_groups > 1 THEN CONCAT(CAST(rs.crm_groups AS STRING), ' customers with CRM ids')
+    WHEN rd.user_groups > 1 THEN CONCAT(CAST(rd.user_groups AS STRING), ' customers with user ids')
+    WHEN rd.crm_groups > 1 THEN CONCAT(CAST(rd.crm_groups AS STRING), ' customers with CRM ids')
     ELSE COALESCE(cs.detail, cd.detail)
   END AS detail
 FROM typed AS t
