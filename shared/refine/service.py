@@ -59,6 +59,9 @@ class RefineRequest(BaseModel):
     default_time_zone: str = DEFAULT_TIME_ZONE
     value_window_days: int = Field(90, ge=1, description="window of rvn, odr, avg_rvn, ad, cc")
     max_links: int = Field(20, ge=1, description="ids of one type one id may join (guards)")
+    max_ids_per_customer: int = Field(
+        50, ge=1, description="ids of one type one customer may hold; the earliest seen are kept (guards)"
+    )
     max_passes: int = Field(30, ge=1, le=200, description="bound on label propagation passes")
     now: datetime | None = Field(None, description="clock override (tests, backfills)")
 
@@ -184,6 +187,7 @@ def run_refine(warehouse: Warehouse, request: RefineRequest | None = None) -> Re
         "period_end": end,
         "junk_pattern": pii.junk_pattern(),
         "max_links": request.max_links,
+        "max_ids_per_customer": request.max_ids_per_customer,
         "default_offset_s": _utc_offset(request.default_time_zone, end),
         "value_start": end - timedelta(days=request.value_window_days),
     }
@@ -244,24 +248,34 @@ def _refine(run: _Run, result: RefineRun, *, full: bool) -> None:
     passes, converged = run.propagate()
     run.sql("strong_groups")
     run.sql("work_edges")
-    conflicts = 0
-    for _round in range(3):
+    # Each round only drops links, so components only split: conflicts first, then the per-customer cap (one
+    # cut leaves every capped component within the cap); a round to spare.
+    conflicts = capped = 0
+    for _round in range(4):
         run.sql("graph_kept")
         round_passes, round_converged = run.propagate()
         passes += round_passes
         converged = converged and round_converged
         run.sql("conflicts")
         conflicts = run.sql("conflicts_count")[0]["conflicts"] or 0
-        if conflicts == 0:
+        if conflicts:
+            run.sql("conflicts_drop")
+            continue
+        run.sql("cap_check")
+        capped = run.sql("cap_count")[0]["capped"] or 0
+        if capped == 0:
             break
-        run.sql("conflicts_drop")
+        run.sql("cap_drop")
     result.passes, result.converged, result.conflicts = passes, converged, conflicts
     if not converged:
         # Partial labels would split customers (new ids, then merges back): keep the last good identity map
         # and profiles, and say so. Raise max_passes (or look at the graph: a pathological chain).
         raise RuntimeError(f"label propagation did not converge within {run.request.max_passes} passes per round")
-    if conflicts:
-        raise RuntimeError(f"{conflicts} components still join user ids of different customers after 3 rounds")
+    if conflicts or capped:
+        raise RuntimeError(
+            f"after 4 rounds {conflicts} components still join user ids of different customers, "
+            f"{capped} ids are still over the per-customer cap"
+        )
     # 3. stable customer ids and merges, then the golden profile.
     run.sql("assign")
     run.sql("merges_insert")

@@ -300,3 +300,37 @@ def test_a_login_and_a_crm_record_sharing_a_phone_are_one_customer_but_two_crm_r
         {"p": node("p", "+821033334444")},
     )
     assert dropped and {r["detail"] for r in dropped} == {"2 customers with CRM ids"}
+
+
+def test_no_customer_holds_more_ids_of_one_type_than_the_cap(warehouse: DuckDBWarehouse) -> None:
+    """A chain of devices each signing up with two e-mails (every id links only two others, so the per-id
+    guard never fires) would make one customer of 12 devices and 13 e-mails. The per-customer cap keeps the
+    earliest seen ids of each type and cuts the rest loose, with the reason recorded."""
+    raw = RawEvents()
+    raw.identify(at(0), "chain-0", "u-chain")
+    for i in range(12):
+        raw.identify(at(10 + i), f"chain-{i}", None, email=f"c{i}@mail.co.kr")
+        raw.identify(at(10 + i), f"chain-{i}", None, email=f"c{i + 1}@mail.co.kr")
+    raw.identify(at(100), "solo-dev", "u-solo", email="solo@mail.co.kr")
+    raw.insert(warehouse)
+
+    run = refine(warehouse, max_ids_per_customer=5)
+
+    assert run.status == "succeeded"
+    held = warehouse.query(
+        "SELECT customer_id, node_type, COUNT(*) AS n FROM refined.identity_map GROUP BY customer_id, node_type"
+    )
+    assert max(r["n"] for r in held) == 5
+    chain = customer_of(warehouse, "u", "u-chain")
+    kept = {
+        r["node"] for r in warehouse.query("SELECT node FROM refined.identity_map WHERE customer_id = @c", {"c": chain})
+    }
+    assert node("a", "chain-0") in kept and node("a", "chain-11") not in kept
+    assert customer_of(warehouse, "a", "solo-dev") == customer_of(warehouse, "u", "u-solo")
+    reasons = warehouse.query(
+        "SELECT reason, COUNT(*) AS n FROM refined.dropped_links WHERE reason = 'customer_cap' GROUP BY reason"
+    )
+    assert reasons and reasons[0]["n"] > 0
+    # with the default cap nothing is cut: one customer holds the whole chain
+    run = refine(warehouse)
+    assert customer_of(warehouse, "a", "chain-11") == customer_of(warehouse, "u", "u-chain")

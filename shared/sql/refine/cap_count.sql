@@ -1,0 +1,2 @@
+-- Identity: how many ids the per-customer cap cuts.
+SELECT COUNT(*) AS capped FROM refined.work_capped
