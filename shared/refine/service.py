@@ -238,6 +238,7 @@ def _refine(run: _Run, result: RefineRun, *, full: bool) -> None:
     result.pii_values_new = _standardise_new_values(run)
     run.sql("traits_delete")
     run.sql("traits_insert")
+    run.sql("sessions_boundary")
     run.sql("sessions_delete")
     run.sql("sessions_insert")
     # 2. the identity graph: accumulated edges, guards, components with bounded label propagation.

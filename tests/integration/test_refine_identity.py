@@ -334,3 +334,31 @@ def test_no_customer_holds_more_ids_of_one_type_than_the_cap(warehouse: DuckDBWa
     # with the default cap nothing is cut: one customer holds the whole chain
     run = refine(warehouse)
     assert customer_of(warehouse, "a", "chain-11") == customer_of(warehouse, "u", "u-chain")
+
+
+def test_a_session_going_on_across_the_period_start_is_one_session(warehouse: DuckDBWarehouse) -> None:
+    """Page views every 10 minutes from 23:30 to 00:30 on a device, refined as two periods split at midnight:
+    one session with seven page views, as a single run over both would make it, and re-running changes nothing."""
+    midnight = T0 + timedelta(days=1)
+    raw = RawEvents()
+    for i in range(7):
+        raw.page(midnight + timedelta(minutes=-30 + 10 * i), "night-dev", url=f"https://shop.kr/p/{i}")
+    raw.page(midnight + timedelta(hours=5), "night-dev", url="https://shop.kr/later")  # a session of its own
+    raw.insert(warehouse)
+
+    def sessions() -> list[dict]:
+        return warehouse.query(
+            "SELECT started_at, pageviews, landing_page, exit_page FROM refined.sessions "
+            "WHERE device_key = 'night-dev' ORDER BY started_at"
+        )
+
+    for start, end in ((T0, midnight), (midnight, midnight + timedelta(days=1))):
+        run_refine(warehouse, RefineRequest(mode="range", start=start, end=end, trigger="test"))
+    split_runs = sessions()
+    run_refine(warehouse, RefineRequest(mode="range", start=midnight, end=midnight + timedelta(days=1), trigger="test"))
+    assert sessions() == split_runs
+    assert [(s["pageviews"], s["landing_page"], s["exit_page"]) for s in split_runs] == [
+        (7, "https://shop.kr/p/0", "https://shop.kr/p/6"),
+        (1, "https://shop.kr/later", "https://shop.kr/later"),
+    ]
+    assert split_runs[0]["started_at"] == midnight - timedelta(minutes=30)

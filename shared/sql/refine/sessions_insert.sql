@@ -3,18 +3,20 @@
 -- device); each with its landing and exit pages and the campaign it came from. The window runs over a narrow
 -- projection (wide rows make DuckDB's window sort slow) and orders by time alone: events of one device at the
 -- same microsecond (a page view and its landing row) get the same session start whatever their order.
--- A session cut by the period's start restarts there.
+-- A session going on across the period's start is redone from its start (sessions_boundary.sql).
 INSERT INTO refined.sessions (
   session_id, site_id, device_key, node, started_at, ended_at, events, pageviews, landing_page, exit_page,
   medium, source, campaign, is_ad, has_campaign
 )
 WITH keyed AS (
-  SELECT site_id, device_key, event_time, UNIX_MICROS(event_time) AS t_us, source_table, event_id, node, page_url,
-    medium, source, campaign, click_id,
-    IF(source_table = 'land' AND medium <> 'direct',
-       CONCAT(medium, '|', IFNULL(source, ''), '|', IFNULL(campaign, '')), NULL) AS land_key
-  FROM refined.events
-  WHERE event_time >= @period_start AND event_time < @period_end AND device_key IS NOT NULL
+  SELECT e.site_id, e.device_key, e.event_time, UNIX_MICROS(e.event_time) AS t_us, e.source_table, e.event_id, e.node,
+    e.page_url, e.medium, e.source, e.campaign, e.click_id,
+    IF(e.source_table = 'land' AND e.medium <> 'direct',
+       CONCAT(e.medium, '|', IFNULL(e.source, ''), '|', IFNULL(e.campaign, '')), NULL) AS land_key
+  FROM refined.events AS e
+  LEFT JOIN refined.work_session_boundary AS b ON b.site_id = e.site_id AND b.device_key = e.device_key
+  WHERE e.event_time >= TIMESTAMP_SUB(@period_start, INTERVAL 1 DAY) AND e.event_time < @period_end
+    AND e.event_time >= COALESCE(b.from_time, @period_start) AND e.device_key IS NOT NULL
 ),
 flagged AS (
   SELECT k.*,
