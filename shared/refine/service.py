@@ -219,6 +219,9 @@ def run_refine(warehouse: Warehouse, request: RefineRequest | None = None) -> Re
 
 
 def _refine(run: _Run, result: RefineRun, *, full: bool) -> None:
+    # Work tables a failed run left behind (no other run is active: checked above) go first, so that they
+    # never outlive the next run, nor are read by it.
+    run.sql("work_cleanup")
     # Site time zones (request overrides stored ones) with their UTC offset at the as-of: day counts use it.
     zones = {r["site_id"]: r["time_zone"] for r in run.sql("site_settings_select")}
     zones.update(run.request.site_time_zones)
