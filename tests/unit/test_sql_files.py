@@ -40,3 +40,19 @@ def test_table_ddl_transpiles() -> None:
     for spec in all_tables().values():
         (statement,) = to_duckdb(spec.bigquery_ddl())
         assert statement.startswith("CREATE TABLE IF NOT EXISTS")
+
+
+def test_session_windows_share_one_total_order() -> None:
+    """sessions_insert's windows must order rows the same total way: with ties (a page view and its landing row
+    at the same microsecond) ordered differently by LAG and the running MAX, a device's first row got no
+    session start and the run failed on sessions.session_id (seen once at 3M events, depending on the sort)."""
+    import sqlglot
+    from sqlglot import exp
+
+    tree = sqlglot.parse_one((SQL_DIR / "refine" / "sessions_insert.sql").read_text(), read="bigquery")
+    orders = {
+        tuple(o.this.name for o in window.args["order"].expressions)
+        for window in tree.find_all(exp.Window)
+        if window.args.get("order")
+    }
+    assert orders == {("t_us", "event_id", "source_table")}

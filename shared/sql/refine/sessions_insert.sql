@@ -1,8 +1,10 @@
 -- Refine step: the period's sessions. Per device (device_key), a new session starts after 30 minutes without
 -- events or at a landing with a new campaign (medium|source|campaign other than the last one seen on the
 -- device); each with its landing and exit pages and the campaign it came from. The window runs over a narrow
--- projection (wide rows make DuckDB's window sort slow) and orders by time alone: events of one device at the
--- same microsecond (a page view and its landing row) get the same session start whatever their order.
+-- projection (wide rows make DuckDB's window sort slow). Every window orders the same total way (time, then
+-- event id and table): with time alone, rows of one device at the same microsecond (a page view and its landing
+-- row) could come in one order to LAG and in another to the running MAX, and a device's first row would start no
+-- session. Rows at the same microsecond still share a session start (a session is keyed by its start time).
 -- A session going on across the period's start is redone from its start (sessions_boundary.sql).
 INSERT INTO refined.sessions (
   session_id, site_id, device_key, node, started_at, ended_at, events, pageviews, landing_page, exit_page,
@@ -20,9 +22,9 @@ WITH keyed AS (
 ),
 flagged AS (
   SELECT k.*,
-    k.t_us - LAG(k.t_us) OVER (PARTITION BY k.site_id, k.device_key ORDER BY k.t_us) AS gap_us,
+    k.t_us - LAG(k.t_us) OVER (PARTITION BY k.site_id, k.device_key ORDER BY k.t_us, k.event_id, k.source_table) AS gap_us,
     LAST_VALUE(k.land_key IGNORE NULLS) OVER (
-      PARTITION BY k.site_id, k.device_key ORDER BY k.t_us
+      PARTITION BY k.site_id, k.device_key ORDER BY k.t_us, k.event_id, k.source_table
       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_land_key
   FROM keyed AS k
 ),
@@ -31,7 +33,7 @@ sessioned AS (
     -- the running maximum of session starts is the start of the current session (times only grow)
     MAX(IF(f.gap_us IS NULL OR f.gap_us > 1800000000
              OR (f.land_key IS NOT NULL AND f.land_key <> IFNULL(f.prev_land_key, '')), f.t_us, NULL)) OVER (
-      PARTITION BY f.site_id, f.device_key ORDER BY f.t_us
+      PARTITION BY f.site_id, f.device_key ORDER BY f.t_us, f.event_id, f.source_table
       ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS start_us
   FROM flagged AS f
 )
