@@ -1,4 +1,5 @@
-"""`cdp`: the local platform from the command line: serve, demo, query the warehouse, see and replay rejections.
+"""`cdp`: the local platform from the command line: serve, demo, query the warehouse, see and replay rejections,
+erase a person on request.
 
 Settings are environment variables (prefix CDP_), see `cdp --help` and the README."""
 
@@ -6,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import getpass
 import json
 import logging
 import shutil
@@ -18,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from pydantic import ValidationError
 
 from local.stack import LocalStack, StackSettings
-from shared.warehouse import open_warehouse
+from shared.warehouse import WarehouseUnavailable, open_warehouse
 from shared.warehouse.duckdb import DuckDBWarehouse
 
 EPOCH = "2000-01-01T00:00:00Z"
@@ -268,6 +271,52 @@ def cmd_run(settings: StackSettings, args: argparse.Namespace) -> int:
     return 0 if response.ok else 1
 
 
+# -- deletion on request ------------------------------------------------------------------
+# One option per identifier type (--user-id is identifier_type user_id, ...); exactly one is given.
+ERASE_BY = ("email", "phone", "user_id", "anonymous_id", "crm_id")
+
+
+def _asker() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        return "cli"
+
+
+def cmd_erase(settings: StackSettings, args: argparse.Namespace) -> int:
+    """Erase a person from the warehouse (erase_person, as the erase step does); the result as JSON on stdout."""
+    from shared.refine.erase import ErasureBusy, ErasureRequest, describe, erase_person
+
+    kind = next(k for k in ERASE_BY if getattr(args, k) is not None)
+    try:
+        request = ErasureRequest(
+            site_id=args.site,
+            identifier_type=kind,
+            value=getattr(args, kind),
+            requested_by=args.requested_by or _asker(),
+        )
+    except ValidationError as exc:
+        print(f"cdp erase: error: {describe(exc)}", file=sys.stderr)
+        return 2
+    if settings.warehouse == "duckdb" and not settings.duckdb_file.exists():
+        # Opening it for writing would create an empty warehouse and "erase" from that.
+        raise SystemExit(f"no warehouse at {settings.duckdb_file}: run the stack (or `cdp demo`) first")
+    warehouse = DuckDBWarehouse(settings.duckdb_file) if settings.warehouse == "duckdb" else open_warehouse(settings)
+    try:
+        result = erase_person(warehouse, request)
+    except (ErasureBusy, WarehouseUnavailable) as exc:
+        raise SystemExit(f"cdp erase: not now: {exc}") from None
+    finally:
+        warehouse.close()
+    print(result.model_dump_json(indent=2))
+    if result.customer_id is None and result.rows_erased == 0:
+        print(
+            f"note: nothing of this identifier was found at site {args.site!r}; it is tombstoned all the same",
+            file=sys.stderr,
+        )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="cdp", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -292,6 +341,17 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("step")
     run.add_argument("--body", default="{}", help="JSON body")
     run.add_argument("--timeout", type=float, default=1800)
+    erase = sub.add_parser(
+        "erase",
+        help="delete a person on request (GDPR / PIPA), found by one identifier; tombstones their ids",
+        description="Erase a person, found by one identifier, from the raw and refined tables of the warehouse "
+        "and tombstone every id of theirs (docs/refine.md). Prints the result as JSON.",
+    )
+    erase.add_argument("--site", required=True, help="site id")
+    who = erase.add_mutually_exclusive_group(required=True)
+    for kind in ERASE_BY:
+        who.add_argument(f"--{kind.replace('_', '-')}", dest=kind, metavar="VALUE")
+    erase.add_argument("--requested-by", metavar="WHO", help="who asked (a person, a ticket); default cli:<login name>")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     settings = StackSettings()
@@ -302,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         "rejected": cmd_rejected,
         "replay": cmd_replay,
         "run": cmd_run,
+        "erase": cmd_erase,
     }
     return commands[args.command](settings, args)
 

@@ -12,7 +12,7 @@ import hashlib
 import logging
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from shared.refine import pii
 from shared.schema import RAW_TABLES
@@ -24,12 +24,36 @@ IdentifierType = Literal["anonymous_id", "user_id", "email", "phone", "crm_id"]
 _NODE_TYPE = {"anonymous_id": "a", "user_id": "u", "email": "e", "phone": "p", "crm_id": "c"}
 
 
+class ErasureBusy(RuntimeError):
+    """A refine run is under way: its later steps could write back what the erasure deletes."""
+
+
 class ErasureRequest(BaseModel):
-    site_id: str
+    # A misspelt field is named, not ignored: a misspelt requested_by would otherwise be recorded as "unknown".
+    model_config = ConfigDict(extra="forbid")
+
+    site_id: str = Field(min_length=1)
     identifier_type: IdentifierType
     value: str = Field(min_length=1)
     requested_by: str = "unknown"
     request_id: str | None = Field(None, description="default: derived from site, type and value (idempotent)")
+
+    @field_validator("value")
+    @classmethod
+    def _findable(cls, value: str, info: ValidationInfo) -> str:
+        """Refuse what finds no one, or everyone: a junk id ("undefined", "0", ...) is shared by many people, and
+        erasing it would delete their rows; an email / phone that does not standardise was never linked to anyone."""
+        if pii.is_junk_identifier(value):
+            raise ValueError(f"{value!r} is a junk identifier shared by many people; name the person's own")
+        kind = info.data.get("identifier_type")
+        if kind in ("email", "phone"):
+            standard = (pii.standardise_email if kind == "email" else pii.standardise_phone)(value)
+            if not standard.valid:
+                raise ValueError(
+                    f"{value!r} is not a usable {kind} ({standard.reason}): no person is found by it; "
+                    "erase by their user id, CRM id or device instead"
+                )
+        return value
 
 
 class ErasureResult(BaseModel):
@@ -38,6 +62,15 @@ class ErasureResult(BaseModel):
     identifiers: int
     customer_id: str | None
     rows_erased: int
+
+
+def describe(exc: ValidationError) -> str:
+    """Each bad field of a request by name, with what is wrong: the answer of the HTTP step and the CLI."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'request'}: "
+        + (str(e["ctx"]["error"]) if e["type"] == "value_error" else e["msg"])
+        for e in exc.errors()
+    )
 
 
 def node_of(request: ErasureRequest) -> str:
@@ -57,7 +90,13 @@ def _count(rows: list[dict[str, Any]]) -> int:
 
 
 def erase_person(warehouse: Warehouse, request: ErasureRequest) -> ErasureResult:
+    """Raises ErasureBusy while a refine run is under way (retry after it; the request is safe to repeat)."""
     warehouse.ensure_schema_if_owned()
+    active = warehouse.query_file("refine/runs_active")
+    if active:
+        raise ErasureBusy(
+            f"refine run {active[0]['run_id']} is running since {active[0]['started_at']}; retry after it"
+        )
     node = node_of(request)
     request_id = request.request_id or "erase-" + hashlib.sha256(node.encode()).hexdigest()[:20]
     params = {
@@ -92,5 +131,5 @@ def erase_person(warehouse: Warehouse, request: ErasureRequest) -> ErasureResult
     result = ErasureResult(
         request_id=request_id, node=node, identifiers=len(tombstones), customer_id=customer, rows_erased=erased
     )
-    log.info("erasure: %s", result.model_dump_json())
+    log.info("erasure: %s", result.model_dump_json(exclude={"node"}))  # the erased identifier stays out of the logs
     return result

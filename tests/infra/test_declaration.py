@@ -26,6 +26,7 @@ def test_the_repository_declarations_are_valid() -> None:
     steps = discover(REPO / "functions")
     assert steps["collect"].trigger.type == "http" and steps["collect"].trigger.access == "public"
     assert steps["load"].trigger.type == "pubsub" and steps["load"].trigger.topic == "collected"
+    assert steps["erase"].trigger.type == "http" and steps["erase"].trigger.access == "marketers"
 
 
 def test_an_http_step_is_internal_unless_it_says_otherwise() -> None:

@@ -18,7 +18,16 @@ from infra.declaration import (
 )
 from infra.settings import DEFAULT_SECRETS, StackSettings
 from shared.schema import all_tables
-from tests.infra.harness import PROJECT, REPO, WRITE_KEYS, Deployment, PlatformMocks, RecordingMonitor, settings
+from tests.infra.harness import (
+    PROJECT,
+    REPO,
+    WRITE_KEYS,
+    Deployment,
+    PlatformMocks,
+    RecordingMonitor,
+    deploy,
+    settings,
+)
 
 pytestmark = pytest.mark.infra
 
@@ -121,6 +130,12 @@ def test_each_function_has_exactly_the_roles_it_needs(deployment: Deployment) ->
         ("bigquery", "roles/bigquery.dataEditor", "ops"),
         ("projects", "roles/bigquery.jobUser", PROJECT),
     }
+    # deletion on request deletes rows in raw and refined, and may read nothing else (ops, segments, ...)
+    assert grants[member_of(deployment, "erase")] == {
+        ("bigquery", "roles/bigquery.dataEditor", "raw"),
+        ("bigquery", "roles/bigquery.dataEditor", "refined"),
+        ("projects", "roles/bigquery.jobUser", PROJECT),
+    }
     for step, declaration in STEPS.items():
         assert grants.get(member_of(deployment, step), set()) == expected_grants(declaration), step
 
@@ -172,6 +187,27 @@ def test_invokers_are_exactly_the_delivering_identities(deployment: Deployment) 
     } <= expected
     assert invokers == expected
     assert all(r.inputs["role"] == "roles/run.invoker" for r in deployment.of_type(RUN_INVOKER))
+
+
+def test_the_erase_step_is_invoked_by_the_marketers_only_one_request_at_a_time() -> None:
+    # Given marketer principals in the stack settings / When the repository is deployed
+    marketers = ["group:privacy@example.com", "user:dpo@example.com"]
+    deployed = deploy(
+        stack_settings=settings(marketer_invokers=marketers),
+        secret_values={secret_id: "x" for secret_id in DEFAULT_SECRETS},
+    )
+    # Then exactly they may invoke erase (no allUsers), from outside, and erasures never run side by side
+    invokers = {r.inputs["member"] for r in deployed.of_type(RUN_INVOKER) if r.inputs["name"] == service_path("erase")}
+    assert invokers == set(marketers)
+    assert "allUsers" not in invokers and "allAuthenticatedUsers" not in invokers
+    config = function(deployed, "erase").inputs["serviceConfig"]
+    assert config["ingressSettings"] == "ALLOW_ALL"
+    assert (config["maxInstanceRequestConcurrency"], config["maxInstanceCount"]) == (1, 1)
+    assert (
+        deployed.outputs["marketerApiUrls"]["erase"]
+        == f"https://asia-northeast3-{PROJECT}.cloudfunctions.net/cdp-erase"
+    )
+    assert not [r for r in deployed.of_type("gcp:cloudscheduler/job:Job") if r.inputs["name"] == "cdp-erase"]
 
 
 def test_every_event_function_has_its_own_push_subscription_with_retries_dead_letters_and_oidc(

@@ -1,4 +1,4 @@
-"""The command line as a user runs it: `serve` until SIGTERM (which drains), `query`, `rejected`, `replay`."""
+"""The command line as a user runs it: `serve` until SIGTERM (which drains), `query`, `rejected`, `replay`, `erase`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import psutil
@@ -15,7 +16,9 @@ import pytest
 import requests
 
 from local.stack import REPO
+from shared.refine.service import RefineRequest, run_refine
 from shared.warehouse.duckdb import DuckDBWarehouse
+from tests.refine_truth import SITE, T0, RawEvents
 
 pytestmark = pytest.mark.integration
 
@@ -110,3 +113,55 @@ def test_serve_drains_on_sigterm_then_query_rejected_and_replay(tmp_path: Path) 
     with DuckDBWarehouse(tmp_path / "warehouse.duckdb", read_only=True) as warehouse:
         late = warehouse.query("SELECT site_id FROM raw.event WHERE anonymous_id = 'late'")
     assert late == [{"site_id": "late-shop"}]
+
+
+def test_erase_deletes_a_person_from_the_local_warehouse_and_refuses_bad_arguments(tmp_path: Path) -> None:
+    env = {**os.environ, "CDP_STATE_DIR": str(tmp_path), "PYTHONPATH": str(REPO)}
+    # Given a refined warehouse with two people (what `serve` and a refine run leave behind)
+    with DuckDBWarehouse(tmp_path / "warehouse.duckdb") as warehouse:
+        warehouse.ensure_schema()
+        raw = RawEvents()
+        raw.page(T0, "dev-a", "U1")
+        raw.identify(T0 + timedelta(minutes=1), "dev-a", "U1", email="kim@mail.co.kr", phone="010-2222-3333")
+        raw.page(T0 + timedelta(minutes=2), "dev-z", "U2")
+        raw.insert(warehouse)
+        run_refine(warehouse, RefineRequest(mode="range", start=T0 - timedelta(days=1), end=T0 + timedelta(days=1)))
+
+    # bad arguments: exit 2 with the reason, nothing erased
+    for args, says in [
+        (["--site", SITE], "one of the arguments --email --phone --user-id --anonymous-id --crm-id is required"),
+        (["--site", SITE, "--email", "kim@mail.co.kr", "--user-id", "U1"], "not allowed with argument"),
+        (["--site", SITE, "--anonymous-id", "undefined"], "value: 'undefined' is a junk identifier"),
+        (["--site", SITE, "--email", "kim@mail"], "value: 'kim@mail' is not a usable email"),
+        (["--email", "kim@mail.co.kr"], "the following arguments are required: --site"),
+    ]:
+        refused = cli("erase", *args, env=env)
+        assert refused.returncode == 2 and says in refused.stderr, (args, refused.stderr)
+        assert refused.stdout == ""
+
+    # When erased by the phone, written another way
+    erased = cli("erase", "--site", SITE, "--phone", "+82 10 2222 3333", "--requested-by", "dpo@shop.kr", env=env)
+
+    # Then the result is JSON on stdout, the person's rows are gone, tombstoned with who asked; U2 stays
+    assert erased.returncode == 0, erased.stderr
+    result = json.loads(erased.stdout)
+    assert result["node"] == f"{SITE}|p:+821022223333" and result["identifiers"] == 4  # dev-a, U1, email, phone
+    assert result["rows_erased"] > 0 and result["customer_id"]
+    with DuckDBWarehouse(tmp_path / "warehouse.duckdb", read_only=True) as warehouse:
+        for table in ("user", "page", "land"):
+            left = warehouse.query(f"SELECT COUNT(*) AS n FROM raw.`{table}` WHERE anonymous_id = 'dev-a'")
+            assert left == [{"n": 0}], table
+        assert warehouse.query("SELECT COUNT(*) AS n FROM raw.page WHERE anonymous_id = 'dev-z'") == [{"n": 1}]
+        assert warehouse.query("SELECT user_id FROM refined.profiles") == [{"user_id": "U2"}]
+        tombstones = warehouse.query("SELECT DISTINCT request_id, requested_by, rows_erased FROM refined.erasures")
+    assert tombstones == [
+        {"request_id": result["request_id"], "requested_by": "dpo@shop.kr", "rows_erased": result["rows_erased"]}
+    ]
+
+    # Who asked defaults to the login name; an identifier nobody carries is tombstoned, with a note saying so
+    unknown = cli("erase", "--site", SITE, "--user-id", "U404", env=env)
+    assert unknown.returncode == 0 and json.loads(unknown.stdout)["rows_erased"] == 0
+    assert "nothing of this identifier was found" in unknown.stderr
+    with DuckDBWarehouse(tmp_path / "warehouse.duckdb", read_only=True) as warehouse:
+        asked = warehouse.query("SELECT requested_by FROM refined.erasures WHERE node = @n", {"n": f"{SITE}|u:U404"})
+    assert asked[0]["requested_by"].startswith("cli")
