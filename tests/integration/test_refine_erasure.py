@@ -59,3 +59,9 @@ def test_erase_by_email_removes_the_person_everywhere_and_tombstones(tmp_path: P
 
         again = erase_person(wh, ErasureRequest(site_id="test-shop", identifier_type="email", value="kim@mail.co.kr"))
         assert again.request_id == result.request_id and again.identifiers == 5
+        # the repeat erased the late raw event too; the request's count covers both attempts
+        assert again.rows_erased >= 1
+        recorded = wh.query(
+            "SELECT DISTINCT rows_erased FROM refined.erasures WHERE request_id = @r", {"r": again.request_id}
+        )
+        assert recorded == [{"rows_erased": result.rows_erased + again.rows_erased}]
