@@ -137,8 +137,9 @@ def _checked_write_keys(text: str) -> str:
 
 
 def _outputs(steps: dict[str, Step], write_keys: pulumi.Input[str], buckets: Buckets) -> dict[str, pulumi.Output]:
-    """collectUrl, trackerSnippets (secret: they hold the write keys), marketerApiUrl once a marketer step
-    exists, and per step its URL, schedule and dead-letter topic."""
+    """collectUrl, trackerSnippets (secret: they hold the write keys), marketerApiUrls (every marketer-facing
+    step by name), marketerApiUrl (the send step) once it exists, and per step its URL, schedule and dead-letter
+    topic."""
 
     def access(step: Step) -> str | None:
         trigger = step.declaration.trigger
@@ -165,6 +166,7 @@ def _outputs(steps: dict[str, Step], write_keys: pulumi.Input[str], buckets: Buc
             )
         )
     if marketer:
-        outputs["marketerApiUrl"] = marketer[0].url
         outputs["marketerApiUrls"] = pulumi.Output.all(**{s.step: s.url for s in marketer})
+    if "send" in steps and access(steps["send"]) == "marketers":  # the marketers' API proper (stage 5)
+        outputs["marketerApiUrl"] = steps["send"].url
     return outputs

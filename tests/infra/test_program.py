@@ -367,7 +367,8 @@ def test_outputs_give_the_collect_url_and_a_tracker_snippet_per_site(deployment:
     assert f'src="{url}/tracker.js"' in snippets["demo-shop"]
     assert 'data-site-key="wk_demo_shop"' in snippets["demo-shop"]
     marketer = [s for s, d in STEPS.items() if isinstance(d.trigger, HttpTrigger) and d.trigger.access == "marketers"]
-    assert ("marketerApiUrl" in deployment.outputs) is bool(marketer)
+    assert ("marketerApiUrls" in deployment.outputs) is bool(marketer)
+    assert ("marketerApiUrl" in deployment.outputs) is ("send" in marketer)
     events = {s: d for s, d in STEPS.items() if isinstance(d.trigger, PubSubTrigger)}
     assert deployment.outputs["deadLetterTopics"] == {
         s: f"{d.trigger.topic}-{s}-dead-letter" for s, d in events.items()
