@@ -48,7 +48,13 @@ class PubSubPublisher:
     future per message, which cost more CPU per message than the request itself (see bench/)."""
 
     def __init__(
-        self, project: str, topic: str, *, timeout_seconds: float = 10.0, senders: int = 2, linger_seconds: float = 0.002
+        self,
+        project: str,
+        topic: str,
+        *,
+        timeout_seconds: float = 10.0,
+        senders: int = 2,
+        linger_seconds: float = 0.002,
     ) -> None:
         self.topic_path = pubsub_v1.PublisherClient.topic_path(project, topic)
         self._timeout = timeout_seconds

@@ -26,7 +26,8 @@ class PlatformSettings(BaseSettings):
     maximum_bytes_billed: int = Field(50 * 1024**3, description="cap on every BigQuery query job")
     collected_topic: str = "collected"
     trusted_proxy_hops: int = Field(
-        1, description="proxies that append to X-Forwarded-For: 1 on Cloud Run / Functions, 2 behind an external ALB, 0 to use the socket peer"
+        1,
+        description="proxies that append to X-Forwarded-For: 1 on Cloud Run / Functions, 2 behind an external ALB, 0 to use the socket peer",
     )
     publish_linger_seconds: float = Field(
         0.002, description="how long the publisher waits for concurrent requests to share a Publish call"
