@@ -137,6 +137,12 @@ def _products(properties: dict[str, Any]) -> list[dict[str, Any]]:
     return products
 
 
+@lru_cache(maxsize=16384)
+def _device_fields(user_agent: str | None) -> dict[str, Any]:
+    """The device columns of a user agent (callers unpack the dict, never change it)."""
+    return parse_user_agent(user_agent).model_dump()
+
+
 class RowBuilder:
     """Builds the rows of one request's calls; everything request-wide is computed once."""
 
@@ -159,6 +165,9 @@ class RowBuilder:
         self.headers = headers
         self.batch_sent_at = batch_sent_at
         self.batch_context = batch_context
+        # Request-wide values that most calls of a batch share: computed once, not per call.
+        self._batch_sent_iso = to_iso(batch_sent_at) if batch_sent_at else None
+        self._geo_without_location: dict[str, Any] | None = None
 
     def rows(self, call: TrackingCall, raw_json: str, event_id: str) -> list[tuple[str, Row]]:
         """[(table, row)] for one call: a page view may also be a landing."""
@@ -193,12 +202,10 @@ class RowBuilder:
         sent_at = call.sent_at or self.batch_sent_at
         client_time = call.original_timestamp or call.timestamp
         user_agent = _text(context.get("userAgent"), 1024) or self.user_agent
-        device = parse_user_agent(user_agent)
         page = context.get("page") if isinstance(context.get("page"), dict) else {}
         props = call.properties if call.type in ("page", "screen") else {}
         page_url = _text(props.get("url") or page.get("url"), 2048)
         page_path = _text(props.get("path") or page.get("path"), 2048)
-        geo = geo_from(self.headers, context)
         library = context.get("library") if isinstance(context.get("library"), dict) else {}
         return {
             "event_id": event_id,
@@ -206,22 +213,30 @@ class RowBuilder:
             "call": call.type,
             "event_time": to_iso(corrected_time(self.received_at, sent_at, client_time)),
             "received_at": self.received_iso,
-            "sent_at": to_iso(sent_at) if sent_at else None,
+            "sent_at": self._batch_sent_iso if sent_at is self.batch_sent_at else to_iso(sent_at) if sent_at else None,
             "original_timestamp": to_iso(client_time) if client_time else None,
             "anonymous_id": call.anonymous_id,
             "user_id": call.user_id,
             "ip": _text(context.get("ip"), 64) or self.ip,
             "user_agent": user_agent,
-            **device.model_dump(),
+            **_device_fields(user_agent),
             "locale": _text(context.get("locale"), 32),
             "timezone": _text(context.get("timezone"), 64),
-            **geo.model_dump(),
+            **self._geo(context),
             "page_url": page_url,
             "page_path": page_path,
             "library": _version_of(library),
             "properties": orjson.dumps(call.traits if call.type in ("identify", "group") else call.properties).decode(),
             "raw": raw_json,
         }
+
+    def _geo(self, context: dict[str, Any]) -> dict[str, Any]:
+        """Geo columns: from the request's headers alone unless the call carries a location of its own."""
+        if isinstance(context.get("location"), dict):
+            return geo_from(self.headers, context).model_dump()
+        if self._geo_without_location is None:
+            self._geo_without_location = geo_from(self.headers, {}).model_dump()
+        return self._geo_without_location
 
     def _user(self, call: TrackingCall, base: Row, context: dict[str, Any]) -> Row:
         traits = (

@@ -141,6 +141,29 @@ def test_geo_comes_from_the_edge_headers_then_the_context() -> None:
     assert (second["country"], second["city"]) == ("JP", "Osaka")
 
 
+def test_request_wide_values_are_shared_but_a_calls_own_location_and_sent_at_win() -> None:
+    svc, pub = service()
+    batch = {
+        "sentAt": "2026-11-23T10:00:05Z",
+        "batch": [
+            {"type": "page", "anonymousId": "a", "context": {"location": {"country": "JP", "city": "Osaka"}}},
+            {"type": "page", "anonymousId": "b"},
+            {"type": "page", "anonymousId": "c", "sentAt": "2026-11-23T10:00:09Z"},
+            {"type": "page", "anonymousId": "d"},
+        ],
+    }
+    svc.handle(request(batch))
+    rows = {r["anonymous_id"]: r for r in pub.rows("raw.page")}
+    assert (rows["a"]["country"], rows["a"]["city"]) == ("JP", "Osaka")
+    assert all(rows[k]["country"] is None and rows[k]["city"] is None for k in "bcd")
+    assert [rows[k]["sent_at"] for k in "abcd"] == [
+        "2026-11-23T10:00:05.000000Z",
+        "2026-11-23T10:00:05.000000Z",
+        "2026-11-23T10:00:09.000000Z",
+        "2026-11-23T10:00:05.000000Z",
+    ]
+
+
 def test_bad_events_in_a_batch_are_rejected_with_reasons_and_the_rest_goes_through() -> None:
     svc, pub = service()
     batch = {
