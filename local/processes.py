@@ -4,17 +4,39 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
 
+import psutil
 from tenacity import retry, retry_if_result, stop_after_delay, wait_fixed
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A port free now, chosen below the ephemeral range: a port the kernel hands out for outgoing connections
+    (the emulator's pushes, gRPC clients) may be taken again before the server that was given it binds it."""
+    low, high = _ephemeral_range()
+    lowest = 20000 if low > 21000 else 1024
+    for _ in range(50):
+        port = random.randint(lowest, low - 1) if low - 1 > lowest else random.randint(high + 1, 65535)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as sock:  # a crowded machine: let the kernel choose
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
@@ -55,13 +77,26 @@ class ChildProcess:
                 raise RuntimeError(
                     f"{self.name} exited with {self.process.returncode}; see {self.log_path}:\n{self.tail()}"
                 )
-            return port_open(self.port)
+            return port_open(self.port) and self._listening_is_ours()
 
         try:
             wait_ready()
         except Exception:
             self.stop()
             raise
+
+    def _listening_is_ours(self) -> bool:
+        """The open port is this child's (or its workers'), not another process's that holds it."""
+        assert self.process is not None
+        try:
+            parent = psutil.Process(self.process.pid)
+            for proc in [parent, *parent.children(recursive=True)]:
+                for conn in proc.net_connections(kind="tcp"):
+                    if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == self.port:
+                        return True
+        except psutil.Error:
+            return False
+        return False
 
     def tail(self, lines: int = 20) -> str:
         try:
