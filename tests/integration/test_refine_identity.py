@@ -362,3 +362,25 @@ def test_a_session_going_on_across_the_period_start_is_one_session(warehouse: Du
         (1, "https://shop.kr/later", "https://shop.kr/later"),
     ]
     assert split_runs[0]["started_at"] == midnight - timedelta(minutes=30)
+
+
+def test_a_device_with_a_login_and_another_persons_member_number_is_shared(warehouse: DuckDBWarehouse) -> None:
+    """On a family laptop one person logs in with a web id and another with the member number the shop's CRM
+    knows (userId = the CRM id). A device joins one strong group only, so it joins neither: the two people are
+    not merged, though a login and a CRM record may share an e-mail or a phone."""
+    raw = RawEvents()
+    raw.identify(at(0), None, "C-9", crm_id="C-9", phone="010-9999-0000")  # the CRM import of person B
+    raw.page(at(5), "family-laptop", "member-A")
+    raw.page(at(10), "family-laptop", "C-9")  # person B logs in with the member number
+    raw.insert(warehouse)
+
+    refine(warehouse)
+
+    person_a, person_b = customer_of(warehouse, "u", "member-A"), customer_of(warehouse, "c", "C-9")
+    assert person_a and person_b and person_a != person_b
+    assert customer_of(warehouse, "a", "family-laptop") not in (person_a, person_b)
+    (dropped,) = warehouse.query(
+        "SELECT DISTINCT detail FROM refined.dropped_links WHERE dst = @d OR src = @d",
+        {"d": node("a", "family-laptop")},
+    )
+    assert dropped["detail"] == "2 customers logged in on the device"

@@ -1,9 +1,10 @@
 -- Identity step 3: every edge with the guard that drops it (drop_reason NULL: the edge joins customers).
 --   junk_identifier    an end is a junk value (empty, 0, -1, null, undefined, guest, [object Object], ...)
 --   crm_on_many_users  a CRM id carried by more than one user id
---   shared_identifier  a device / email / phone seen with user ids of more than one strong group, or with
---                      CRM ids of more than one (shared laptops, family phones, test accounts): it joins none
---                      of them. One login group and one CRM record may share it: that is one person.
+--   shared_identifier  a device seen with more than one strong group, an email / phone seen with user ids of
+--                      more than one, or with CRM ids of more than one (shared laptops, family phones, test
+--                      accounts): it joins none of them. One login and one CRM record may share an email or
+--                      phone: that is one person.
 --   too_many_links     an id linked to more than the max_links parameter ids of one type (a test account logged in on
 --                      dozens of devices, a shop's own email typed into many sign-ups): it links none of
 --                      them, so no customer gathers more than the max_links parameter ids of a type through one id
@@ -26,10 +27,12 @@ group_kinds AS (
   FROM refined.work_strong_groups
   GROUP BY grp
 ),
--- A weak id may join one login group and one CRM record (the same person online and in the shop's CRM,
--- matched by e-mail or phone), never two of either: that would merge two logins or two CRM records.
+-- An e-mail or phone may join one login group and one CRM record (the same person online and in the shop's
+-- CRM), never two of either: that would merge two logins or two CRM records. A device may join one strong
+-- group only: two ids logging in on one device (a member number and another login) is a shared device.
 strong_reach AS (
   SELECT n.node,
+    COUNT(DISTINCT COALESCE(g.grp, n.other)) AS groups,
     COUNT(DISTINCT IF(COALESCE(k.has_user, n.other_type = 'u'), COALESCE(g.grp, n.other), NULL)) AS user_groups,
     COUNT(DISTINCT IF(COALESCE(k.has_crm, n.other_type = 'c'), COALESCE(g.grp, n.other), NULL)) AS crm_groups
   FROM ends AS n
@@ -37,6 +40,16 @@ strong_reach AS (
   LEFT JOIN group_kinds AS k ON k.grp = g.grp
   WHERE n.node_type IN ('a', 'e', 'p') AND n.other_type IN ('u', 'c')
   GROUP BY n.node
+),
+shared_ids AS (
+  SELECT node,
+    CASE
+      WHEN user_groups > 1 THEN CONCAT(CAST(user_groups AS STRING), ' customers with user ids')
+      WHEN crm_groups > 1 THEN CONCAT(CAST(crm_groups AS STRING), ' customers with CRM ids')
+      ELSE CONCAT(CAST(groups AS STRING), ' customers logged in on the device')
+    END AS detail
+  FROM strong_reach
+  WHERE GREATEST(user_groups, crm_groups) > 1 OR (SUBSTR(node, STRPOS(node, '|') + 1, 1) = 'a' AND groups > 1)
 ),
 crm_users AS (
   SELECT node AS crm, COUNT(DISTINCT other) AS users
@@ -61,24 +74,21 @@ SELECT
   CASE
     WHEN t.blocked IS NOT NULL THEN t.blocked
     WHEN t.kind = 'crm' AND t.src_type = 'u' AND cu.users > 1 THEN 'crm_on_many_users'
-    WHEN (t.src_type IN ('a', 'e', 'p') AND t.dst_type IN ('u', 'c') AND GREATEST(rs.user_groups, rs.crm_groups) > 1)
-      OR (t.dst_type IN ('a', 'e', 'p') AND t.src_type IN ('u', 'c') AND GREATEST(rd.user_groups, rd.crm_groups) > 1)
-      THEN 'shared_identifier'
+    WHEN (t.src_type IN ('a', 'e', 'p') AND t.dst_type IN ('u', 'c') AND rs.node IS NOT NULL)
+      OR (t.dst_type IN ('a', 'e', 'p') AND t.src_type IN ('u', 'c') AND rd.node IS NOT NULL) THEN 'shared_identifier'
     WHEN cs.node IS NOT NULL THEN cs.reason
     WHEN cd.node IS NOT NULL THEN cd.reason
   END AS drop_reason,
   CASE
     WHEN t.blocked IS NOT NULL THEN NULL
     WHEN t.kind = 'crm' AND t.src_type = 'u' AND cu.users > 1 THEN CONCAT(CAST(cu.users AS STRING), ' user ids')
-    WHEN rs.user_groups > 1 THEN CONCAT(CAST(rs.user_groups AS STRING), ' customers with user ids')
-    WHEN rs.crm_groups > 1 THEN CONCAT(CAST(rs.crm_groups AS STRING), ' customers with CRM ids')
-    WHEN rd.user_groups > 1 THEN CONCAT(CAST(rd.user_groups AS STRING), ' customers with user ids')
-    WHEN rd.crm_groups > 1 THEN CONCAT(CAST(rd.crm_groups AS STRING), ' customers with CRM ids')
+    WHEN t.src_type IN ('a', 'e', 'p') AND t.dst_type IN ('u', 'c') AND rs.node IS NOT NULL THEN rs.detail
+    WHEN t.dst_type IN ('a', 'e', 'p') AND t.src_type IN ('u', 'c') AND rd.node IS NOT NULL THEN rd.detail
     ELSE COALESCE(cs.detail, cd.detail)
   END AS detail
 FROM typed AS t
 LEFT JOIN crm_users AS cu ON cu.crm = t.dst
-LEFT JOIN strong_reach AS rs ON rs.node = t.src
-LEFT JOIN strong_reach AS rd ON rd.node = t.dst
+LEFT JOIN shared_ids AS rs ON rs.node = t.src
+LEFT JOIN shared_ids AS rd ON rd.node = t.dst
 LEFT JOIN over_cap AS cs ON cs.node = t.src AND cs.other = t.dst
 LEFT JOIN over_cap AS cd ON cd.node = t.dst AND cd.other = t.src
