@@ -1,8 +1,8 @@
 """Deletion on request: erase a person, found by any one identifier, from the raw and refined tables.
 
 The person is every identifier of the customer the given identifier belongs to (or just that identifier when
-refine has not seen it yet). Each is tombstoned in refined.erasures, so later events of these ids are never
-profiled again, and the request is recorded with the number of rows it erased. Re-running a request is safe
+refine has not seen it yet). Each is tombstoned in refined.erasures by its SHA-256 (the identifier itself is
+not kept), so later events of these ids are never profiled again, and the request is recorded with the number of rows it erased. Re-running a request is safe
 (and, on BigQuery, deletes rows that were still in the streaming buffer the first time). Segment and
 activation tables are not built yet: when they are, their delete steps belong here."""
 
@@ -105,27 +105,32 @@ def erase_person(warehouse: Warehouse, request: ErasureRequest) -> ErasureResult
         "erase_node": node,
         "requested_by": request.requested_by,
     }
-    warehouse.query_file("refine/erase_tombstones", params)
-    erased = 0
-    for table in RAW_TABLES:
-        erased += _count(warehouse.query_file("refine/erase_raw", params, names={"table": table}))
-    erased += _count(warehouse.query_file("refine/erase_raw_user_pii", params))
-    for step in (
-        "erase_events",
-        "erase_traits",
-        "erase_sessions",
-        "erase_sessions_device",
-        "erase_edges",
-        "erase_dropped_links",
-        "erase_profiles",
-        "erase_pii_values",
-        "erase_identity_map",
-    ):
-        erased += _count(warehouse.query_file(f"refine/{step}", params))
-    warehouse.query_file("refine/erase_customers", params)
-    warehouse.query_file("refine/erase_record", {**params, "rows_erased": erased})
+    warehouse.query_file("refine/erase_nodes", params)
+    try:
+        warehouse.query_file("refine/erase_tombstones", params)
+        erased = 0
+        for table in RAW_TABLES:
+            erased += _count(warehouse.query_file("refine/erase_raw", params, names={"table": table}))
+        erased += _count(warehouse.query_file("refine/erase_raw_user_pii", params))
+        for step in (
+            "erase_events",
+            "erase_traits",
+            "erase_sessions",
+            "erase_sessions_device",
+            "erase_edges",
+            "erase_dropped_links",
+            "erase_profiles",
+            "erase_pii_values",
+            "erase_identity_map",
+        ):
+            erased += _count(warehouse.query_file(f"refine/{step}", params))
+        warehouse.query_file("refine/erase_customers", params)
+        warehouse.query_file("refine/erase_record", {**params, "rows_erased": erased})
+    finally:
+        warehouse.query_file("refine/erase_cleanup")  # the person's ids in clear go, whatever happened
     tombstones = warehouse.query(
-        "SELECT node, customer_id FROM refined.erasures WHERE request_id = @request_id", {"request_id": request_id}
+        "SELECT node_hash, customer_id FROM refined.erasures WHERE request_id = @request_id",
+        {"request_id": request_id},
     )
     customer = next((r["customer_id"] for r in tombstones if r["customer_id"]), None)
     result = ErasureResult(

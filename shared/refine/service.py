@@ -235,6 +235,7 @@ def _refine(run: _Run, result: RefineRun, *, full: bool) -> None:
         )
     # 1. the period's events (deduplicated), PII standardised in Python, traits, sessions.
     run.sql("events_delete")
+    run.sql("erased_seen")
     run.sql("events_insert")
     if not full:
         run.sql("events_boundary_dedupe")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -163,5 +164,8 @@ def test_erase_deletes_a_person_from_the_local_warehouse_and_refuses_bad_argumen
     assert unknown.returncode == 0 and json.loads(unknown.stdout)["rows_erased"] == 0
     assert "nothing of this identifier was found" in unknown.stderr
     with DuckDBWarehouse(tmp_path / "warehouse.duckdb", read_only=True) as warehouse:
-        asked = warehouse.query("SELECT requested_by FROM refined.erasures WHERE node = @n", {"n": f"{SITE}|u:U404"})
+        asked = warehouse.query(
+            "SELECT requested_by FROM refined.erasures WHERE node_hash = @h",
+            {"h": hashlib.sha256(f"{SITE}|u:U404".encode()).hexdigest()},
+        )
     assert asked[0]["requested_by"].startswith("cli")

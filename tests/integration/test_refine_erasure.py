@@ -46,6 +46,11 @@ def test_erase_by_email_removes_the_person_everywhere_and_tombstones(tmp_path: P
         assert wh.query("SELECT COUNT(*) AS n FROM refined.identity_edges WHERE src LIKE '%U1' OR dst LIKE '%U1'") == [
             {"n": 0}
         ]
+        # tombstones keep hashes, not the person's ids; the ids in clear left with the erasure's work table
+        kept = wh.query("SELECT * FROM refined.erasures")
+        assert len(kept) == 5 and not any("U1" in str(v) or "kim@" in str(v) for r in kept for v in r.values())
+        work = "SELECT COUNT(*) FROM duckdb_tables() WHERE table_name = 'work_erase_nodes'"
+        assert wh._connect().execute(work).fetchone() == (0,)
         recorded = wh.query("SELECT DISTINCT requested_by, rows_erased FROM refined.erasures")
         assert recorded == [{"requested_by": "dpo@shop.kr", "rows_erased": result.rows_erased}]
 

@@ -5,6 +5,6 @@ DELETE FROM raw.`{table}` AS r
 WHERE r.event_time >= TIMESTAMP '2000-01-01'
   AND r.site_id = @site_id
   AND (
-    CONCAT(r.site_id, '|a:', TRIM(r.anonymous_id)) IN (SELECT node FROM refined.erasures WHERE request_id = @request_id)
-    OR CONCAT(r.site_id, '|u:', TRIM(r.user_id)) IN (SELECT node FROM refined.erasures WHERE request_id = @request_id)
+    CONCAT(r.site_id, '|a:', TRIM(r.anonymous_id)) IN (SELECT node FROM refined.work_erase_nodes)
+    OR CONCAT(r.site_id, '|u:', TRIM(r.user_id)) IN (SELECT node FROM refined.work_erase_nodes)
   )

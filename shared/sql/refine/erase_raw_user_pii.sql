@@ -4,9 +4,9 @@ DELETE FROM raw.`user` AS r
 WHERE r.event_time >= TIMESTAMP '2000-01-01'
   AND r.site_id = @site_id
   AND (
-    r.email IN (SELECT v.raw_value FROM refined.pii_values AS v JOIN refined.erasures AS x
-                  ON x.node = CONCAT(@site_id, '|e:', v.value) WHERE v.kind = 'email' AND x.request_id = @request_id)
-    OR r.phone IN (SELECT v.raw_value FROM refined.pii_values AS v JOIN refined.erasures AS x
-                  ON x.node = CONCAT(@site_id, '|p:', v.value) WHERE v.kind = 'phone' AND x.request_id = @request_id)
-    OR CONCAT(r.site_id, '|c:', TRIM(r.crm_id)) IN (SELECT node FROM refined.erasures WHERE request_id = @request_id)
+    r.email IN (SELECT v.raw_value FROM refined.pii_values AS v JOIN refined.work_erase_nodes AS x
+                  ON x.node = CONCAT(@site_id, '|e:', v.value) WHERE v.kind = 'email')
+    OR r.phone IN (SELECT v.raw_value FROM refined.pii_values AS v JOIN refined.work_erase_nodes AS x
+                  ON x.node = CONCAT(@site_id, '|p:', v.value) WHERE v.kind = 'phone')
+    OR CONCAT(r.site_id, '|c:', TRIM(r.crm_id)) IN (SELECT node FROM refined.work_erase_nodes)
   )

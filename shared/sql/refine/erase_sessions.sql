@@ -1,3 +1,3 @@
 -- Erasure: the person's rows of refined.sessions.
 DELETE FROM refined.sessions
-WHERE node IN (SELECT node FROM refined.erasures WHERE request_id = @request_id)
+WHERE node IN (SELECT node FROM refined.work_erase_nodes)

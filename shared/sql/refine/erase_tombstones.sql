@@ -1,17 +1,8 @@
--- Erasure step 1: the person found by one identifier (the erase_node parameter) is every identifier of its customer; each is
--- tombstoned in refined.erasures so that later events of these ids are never re-profiled (events_insert,
--- traits_insert skip them). Re-running a request adds nothing.
-INSERT INTO refined.erasures (request_id, site_id, node, customer_id, requested_at, requested_by, rows_erased)
-WITH person AS (
-  SELECT m.node, m.customer_id
-  FROM refined.identity_map AS m
-  WHERE m.customer_id IN (SELECT customer_id FROM refined.identity_map WHERE node = @erase_node)
-  UNION DISTINCT
-  SELECT @erase_node, CAST(NULL AS STRING)
-  FROM (SELECT 1 AS one)
-  WHERE NOT EXISTS (SELECT 1 FROM refined.identity_map WHERE node = @erase_node)
-)
-SELECT @request_id, @site_id, p.node, p.customer_id, CURRENT_TIMESTAMP(), @requested_by, CAST(NULL AS INT64)
-FROM person AS p
-LEFT JOIN refined.erasures AS x ON x.request_id = @request_id AND x.node = p.node
-WHERE x.node IS NULL
+-- Erasure step 2: each identifier of the person is tombstoned in refined.erasures by its hash, so that later
+-- events of it are never re-profiled (refine's erased_seen step) while the identifier itself is not kept.
+-- Re-running a request adds nothing.
+INSERT INTO refined.erasures (request_id, site_id, node_hash, customer_id, requested_at, requested_by, rows_erased)
+SELECT @request_id, @site_id, h.node_hash, h.customer_id, CURRENT_TIMESTAMP(), @requested_by, CAST(NULL AS INT64)
+FROM (SELECT TO_HEX(SHA256(node)) AS node_hash, customer_id FROM refined.work_erase_nodes) AS h
+LEFT JOIN refined.erasures AS x ON x.request_id = @request_id AND x.node_hash = h.node_hash
+WHERE x.node_hash IS NULL

@@ -4,7 +4,7 @@
 -- through the window (a narrow GROUP BY finds them), the rest pass straight through.
 -- Node: the user id's when there is a valid one, else the anonymous id's (junk ids are no node); device key:
 -- the valid anonymous id, else the valid user id (sessions are per device).
--- Times are the skew-corrected event_time. Events of erased identifiers (refined.erasures) are not re-profiled.
+-- Times are the skew-corrected event_time. Events of erased identifiers (refined.work_erased_seen, from the tombstones) are not re-profiled.
 INSERT INTO refined.events (
   event_id, source_table, site_id, `call`, event_time, received_at, anonymous_id, user_id, node, device_key,
   device_type, os, browser, country, region, page_url, medium, source, campaign, click_id, keyword,
@@ -118,7 +118,7 @@ SELECT
   p.keyword, p.event_type, p.event_name, p.product_name, p.order_id, p.revenue, p.currency
 FROM in_period AS p
 LEFT JOIN crm_keys AS k ON k.site_id = p.site_id AND k.crm = p.user_ok
-LEFT JOIN refined.erasures AS xa ON xa.site_id = p.site_id AND xa.node = CONCAT(p.site_id, '|a:', p.anon_ok)
-LEFT JOIN refined.erasures AS xu ON xu.site_id = p.site_id
+LEFT JOIN refined.work_erased_seen AS xa ON xa.site_id = p.site_id AND xa.node = CONCAT(p.site_id, '|a:', p.anon_ok)
+LEFT JOIN refined.work_erased_seen AS xu ON xu.site_id = p.site_id
   AND xu.node IN (CONCAT(p.site_id, '|u:', p.user_ok), CONCAT(p.site_id, '|c:', p.user_ok))
 WHERE xa.node IS NULL AND xu.node IS NULL

@@ -47,7 +47,7 @@ LEFT JOIN refined.pii_values AS nm ON nm.kind = 'name' AND nm.raw_value = u.full
 LEFT JOIN refined.pii_values AS gd ON gd.kind = 'gender' AND gd.raw_value = u.gender
 LEFT JOIN refined.pii_values AS ad ON ad.kind = 'address' AND ad.raw_value = u.address
 LEFT JOIN crm_keys AS k ON k.site_id = u.site_id AND k.crm = u.user_ok
-LEFT JOIN refined.erasures AS xa ON xa.site_id = u.site_id AND xa.node = CONCAT(u.site_id, '|a:', u.anon_ok)
-LEFT JOIN refined.erasures AS xu ON xu.site_id = u.site_id
+LEFT JOIN refined.work_erased_seen AS xa ON xa.site_id = u.site_id AND xa.node = CONCAT(u.site_id, '|a:', u.anon_ok)
+LEFT JOIN refined.work_erased_seen AS xu ON xu.site_id = u.site_id
   AND xu.node IN (CONCAT(u.site_id, '|u:', u.user_ok), CONCAT(u.site_id, '|c:', u.user_ok))
 WHERE xa.node IS NULL AND xu.node IS NULL

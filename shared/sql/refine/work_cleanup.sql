@@ -6,5 +6,6 @@ DROP TABLE IF EXISTS refined.work_strong_groups;
 DROP TABLE IF EXISTS refined.work_conflicts;
 DROP TABLE IF EXISTS refined.work_capped;
 DROP TABLE IF EXISTS refined.work_session_boundary;
+DROP TABLE IF EXISTS refined.work_erased_seen;
 DROP TABLE IF EXISTS refined.work_edges;
 DROP TABLE IF EXISTS refined.work_assign
