@@ -30,6 +30,10 @@ _TIMESTAMP = pa.timestamp("us", tz="UTC")
 _HELD = (duckdb.IOException, duckdb.ConnectionException)
 
 
+class WarehouseSchemaError(RuntimeError):
+    """The DuckDB file's tables differ from the schema in a way that cannot be applied by adding columns."""
+
+
 def _is_lock_conflict(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.ConnectionException) or (
         isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
@@ -141,8 +145,34 @@ class DuckDBWarehouse(Warehouse):
             for spec in all_tables().values():
                 for statement in to_duckdb(spec.bigquery_ddl()):
                     con.execute(statement)
+                self._evolve(con, spec)
             for name in RAW_TABLES:
                 for statement in to_duckdb(load_sql("views/raw_unique", table=name)):
+                    con.execute(statement)
+
+    def _evolve(self, con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
+        """A file made by an older version: columns the schema added are added (nullable); a column the schema
+        no longer has (dropped, renamed) is named in an error rather than failing some later insert."""
+        existing = {
+            row[0]
+            for row in con.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+                "AND schema_name = $1 AND table_name = $2",
+                [spec.dataset, spec.name],
+            ).fetchall()
+        }
+        unknown = sorted(existing - set(spec.column_names))
+        if unknown:
+            raise WarehouseSchemaError(
+                f"{spec.qualified_name} in {self.path} has column(s) {unknown} that the schema no longer has "
+                f"(shared/schema): the file predates this version; rebuild it (delete the file; `make demo` makes "
+                f"its own) or migrate it by hand"
+            )
+        for column in spec.columns:
+            if column.name not in existing:
+                for statement in to_duckdb(
+                    f"ALTER TABLE {spec.dataset}.`{spec.name}` ADD COLUMN `{column.name}` {column.type}"
+                ):
                     con.execute(statement)
 
     # -- writes -----------------------------------------------------------------------------

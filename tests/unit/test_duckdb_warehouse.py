@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from shared.warehouse import BadRows, LoadBatch
-from shared.warehouse.duckdb import DuckDBWarehouse
+from shared.warehouse.duckdb import DuckDBWarehouse, WarehouseSchemaError
 
 EPOCH = {"since": "2000-01-01T00:00:00Z"}
 
@@ -124,3 +124,18 @@ def test_when_the_file_cannot_be_opened_every_waiting_caller_hears_it(tmp_path: 
     warehouse._connect = refuse  # type: ignore[method-assign]
     with pytest.raises(WarehouseUnavailable):
         warehouse.write_batch(LoadBatch(message_id="m1", rows={"raw.page": [page_row("e1")]}))
+
+
+def test_a_file_from_an_older_schema_gets_new_columns_and_a_dropped_one_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    with DuckDBWarehouse(path) as old:
+        old.ensure_schema()
+        old._connect().execute("ALTER TABLE refined.erasures DROP COLUMN rows_erased")  # added by a later version
+    with DuckDBWarehouse(path) as newer:
+        newer.ensure_schema()
+        columns = newer.query("SELECT * FROM refined.erasures LIMIT 0")
+        names = [d[0] for d in newer._connect().execute("DESCRIBE refined.erasures").fetchall()]
+        assert columns == [] and "rows_erased" in names
+        newer._connect().execute("ALTER TABLE refined.erasures ADD COLUMN node VARCHAR")  # one the schema dropped
+    with DuckDBWarehouse(path) as newest, pytest.raises(WarehouseSchemaError, match=r"refined.erasures .*\['node'\]"):
+        newest.ensure_schema()
