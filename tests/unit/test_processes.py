@@ -11,6 +11,11 @@ import pytest
 from local.processes import ChildProcess, _ephemeral_range, free_port
 
 
+def http_server(port: int, log_dir: Path) -> ChildProcess:
+    argv = [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)]
+    return ChildProcess("server", argv, env={}, log_dir=log_dir, port=port)
+
+
 def test_free_ports_are_below_the_ephemeral_range_and_bindable() -> None:
     low, _ = _ephemeral_range()
     for _ in range(20):
@@ -26,13 +31,7 @@ def test_a_child_that_cannot_bind_its_port_is_not_taken_for_ready(tmp_path: Path
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         port = squatter.getsockname()[1]
-        child = ChildProcess(
-            "server",
-            [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)],
-            env={},
-            log_dir=tmp_path,
-            port=port,
-        )
+        child = http_server(port, tmp_path)
         with pytest.raises(RuntimeError, match="server exited"):
             child.start(ready_timeout=20)
         assert not child.running
@@ -40,13 +39,7 @@ def test_a_child_that_cannot_bind_its_port_is_not_taken_for_ready(tmp_path: Path
 
 def test_a_child_that_binds_its_port_is_ready(tmp_path: Path) -> None:
     port = free_port()
-    child = ChildProcess(
-        "server",
-        [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)],
-        env={},
-        log_dir=tmp_path,
-        port=port,
-    )
+    child = http_server(port, tmp_path)
     child.start(ready_timeout=20)
     try:
         assert child.running
