@@ -30,4 +30,5 @@ seen AS (
 SELECT m.node, m.node_type, m.ids
 FROM members AS m
 LEFT JOIN seen AS s ON s.node = m.node
+WHERE TRUE  -- BigQuery wants QUALIFY with a WHERE, GROUP BY or HAVING
 QUALIFY ROW_NUMBER() OVER (PARTITION BY m.label, m.node_type ORDER BY s.first_seen, m.node) > @max_ids_per_customer
