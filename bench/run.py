@@ -31,6 +31,7 @@ from local.processes import ChildProcess, free_port
 from local.stack import REPO, LocalStack, StackSettings
 from shared.collect.service import CollectRequest, CollectService
 from shared.load.service import LoadService
+from shared.settings import platform_settings
 from shared.warehouse.duckdb import DuckDBWarehouse
 
 RESULTS = REPO / "bench" / "results"
@@ -212,7 +213,11 @@ def bench_load(state: Path, messages: int, rows_per_message: int) -> dict[str, A
     total_rows = messages * rows_per_message
 
     # Baseline: the same messages through LoadService straight into DuckDB, in-process.
-    with DuckDBWarehouse(state / "baseline.duckdb") as warehouse:
+    # Configured as the loader's is (CDP_* settings), so that the two differ only by Pub/Sub and HTTP.
+    settings = platform_settings()
+    with DuckDBWarehouse(
+        state / "baseline.duckdb", checkpoint_threshold=settings.duckdb_checkpoint_threshold
+    ) as warehouse:
         warehouse.ensure_schema()
         service = LoadService(warehouse)
         started = time.perf_counter()

@@ -22,6 +22,11 @@ class PlatformSettings(BaseSettings):
     duckdb_release_after_idle: float | None = Field(
         0.3, description="seconds without use after which the loader lets go of the DuckDB file (one writer at a time)"
     )
+    duckdb_checkpoint_threshold: str = Field(
+        "256MB",
+        pattern=r"^\d+(\.\d+)?\s*(B|KB|MB|GB|KiB|MiB|GiB)$",
+        description="WAL size at which DuckDB checkpoints (its default 16MB makes a busy loader checkpoint every few messages)",
+    )
     bigquery_location: str = "asia-northeast3"
     maximum_bytes_billed: int = Field(50 * 1024**3, description="cap on every BigQuery query job")
     collected_topic: str = "collected"

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from shared.collect.models import BatchEnvelope, Rejection, TrackingCall
 from shared.collect.rows import RowBuilder, RowError
+from shared.messages import CONTENT_ENCODING, encode_message
 from shared.pubsub import Publisher, PublishUnavailable
 from shared.timeutil import to_iso, utc_now
 
@@ -236,12 +237,15 @@ class CollectService:
             return Rejection(reason_code="invalid_value", reason=str(exc), event_id=event_id, payload=item)
 
     def _publish(self, site_id: str, rows: dict[str, list[dict[str, Any]]], accepted: int) -> str:
-        data = orjson.dumps({"schema": MESSAGE_SCHEMA, "batch_id": uuid.uuid4().hex, "site_id": site_id, "rows": rows})
+        data = encode_message(
+            {"schema": MESSAGE_SCHEMA, "batch_id": uuid.uuid4().hex, "site_id": site_id, "rows": rows}
+        )
         attributes = {
             "site_id": site_id,
             "schema": MESSAGE_SCHEMA,
             "events": str(accepted),
             "rejected": str(len(rows.get("ops.rejected", ()))),
+            **CONTENT_ENCODING,
         }
         return self.publisher.publish(data, attributes)
 
@@ -272,7 +276,7 @@ class CollectService:
         )
         try:
             self.publisher.publish(
-                orjson.dumps(
+                encode_message(
                     {
                         "schema": MESSAGE_SCHEMA,
                         "batch_id": uuid.uuid4().hex,
@@ -280,7 +284,13 @@ class CollectService:
                         "rows": {"ops.rejected": [row]},
                     }
                 ),
-                {"schema": MESSAGE_SCHEMA, "events": "0", "rejected": "1", **({"site_id": site_id} if site_id else {})},
+                {
+                    "schema": MESSAGE_SCHEMA,
+                    "events": "0",
+                    "rejected": "1",
+                    **CONTENT_ENCODING,
+                    **({"site_id": site_id} if site_id else {}),
+                },
             )
         except PublishUnavailable as exc:
             log.error("collect: rejection not published (%s): %s", exc, row)

@@ -3,6 +3,7 @@ permanent ones become rejected rows, so that nothing is retried forever and noth
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 from datetime import datetime
@@ -12,6 +13,7 @@ import orjson
 from pydantic import BaseModel, Field
 
 from shared.collect.service import MAX_REJECTED_PAYLOAD, MESSAGE_SCHEMA
+from shared.messages import GZIP_MAGIC, MessageDecodeError, decode_message
 from shared.schema import all_tables
 from shared.timeutil import iso_now
 from shared.warehouse import BadRows, LoadBatch, Warehouse
@@ -52,7 +54,9 @@ def _rejected(
 
 def parse_message(message_id: str, data: bytes, published_at: datetime | None) -> LoadBatch:
     try:
-        document = orjson.loads(data)
+        document = orjson.loads(decode_message(data))
+    except MessageDecodeError as exc:
+        raise PermanentMessageError(str(exc)) from None
     except orjson.JSONDecodeError as exc:
         raise PermanentMessageError(f"message is not JSON: {exc}") from None
     if not isinstance(document, dict) or document.get("schema") != MESSAGE_SCHEMA:
@@ -83,7 +87,10 @@ class LoadService:
             batch = parse_message(message_id, data, published_at)
         except PermanentMessageError as exc:
             log.error("load: message %s rejected: %s", message_id, exc)
-            text = data.decode("utf-8", "replace")
+            # kept as it came: text, or base64 of a body that is not text (a broken gzip)
+            text = (
+                data.decode("utf-8", "replace") if not data.startswith(GZIP_MAGIC) else base64.b64encode(data).decode()
+            )
             batch = LoadBatch(
                 message_id=message_id,
                 published_at=published_at,

@@ -26,7 +26,10 @@ def open_warehouse(settings: PlatformSettings | None = None, *, read_only: bool 
     from shared.warehouse.duckdb import DuckDBWarehouse
 
     return DuckDBWarehouse(
-        settings.duckdb_file, read_only=read_only, release_after_idle=settings.duckdb_release_after_idle
+        settings.duckdb_file,
+        read_only=read_only,
+        release_after_idle=settings.duckdb_release_after_idle,
+        checkpoint_threshold=settings.duckdb_checkpoint_threshold,
     )
 
 

@@ -33,6 +33,7 @@ from google.cloud import bigquery
 
 from shared.collect.service import CollectRequest, CollectService
 from shared.load.service import LoadService, parse_message
+from shared.messages import decode_message
 from shared.schema import RAW_TABLES, all_tables, datasets
 from shared.warehouse import BadRows, LoadBatch, WarehouseUnavailable, load_sql
 from shared.warehouse.bigquery import BigQueryWarehouse
@@ -389,14 +390,14 @@ def test_bad_rows_raise_with_their_index_before_anything_is_written(bq: Emulated
 
 def test_load_service_moves_a_row_that_does_not_fit_to_rejected(bq: Emulated) -> None:
     message_id, data = collect(_events())
-    document = orjson.loads(data)
+    document = orjson.loads(decode_message(data))
     document["rows"]["raw.event"][0]["price"] = "eighty-nine thousand"  # FLOAT64 column
     tampered = orjson.dumps(document)
 
     outcome = LoadService(bq.warehouse).handle(message_id, tampered, RECEIVED)
 
     assert (outcome.written, outcome.rows, outcome.rejected) == (True, 4, 2)
-    assert outcome.batch_id == orjson.loads(data)["batch_id"]  # the ledger key: collect's batch id
+    assert outcome.batch_id == orjson.loads(decode_message(data))["batch_id"]  # the ledger key: collect's batch id
     assert bq.count("raw.event") == 0
     assert bq.count("raw.page") == bq.count("raw.conv") == bq.count("raw.user") == bq.count("raw.land") == 1
     (moved,) = bq.warehouse.query("SELECT * FROM ops.rejected WHERE stage = 'load'")

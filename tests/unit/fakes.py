@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from shared.messages import decode_message
 from shared.pubsub import PublishUnavailable
 
 
@@ -19,7 +20,7 @@ class RecordingPublisher:
     def publish(self, data: bytes, attributes: dict[str, str]) -> str:
         if self.down:
             raise PublishUnavailable("emulated outage")
-        self.messages.append((orjson.loads(data), attributes))
+        self.messages.append((orjson.loads(decode_message(data)), attributes))
         return str(len(self.messages))
 
     def rows(self, table: str) -> list[dict[str, Any]]:

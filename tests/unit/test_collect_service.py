@@ -68,7 +68,13 @@ def test_batch_is_classified_into_the_five_tables_and_one_message() -> None:
         "raw.conv": 2,
         "raw.event": 2,
     }
-    assert attributes == {"site_id": "shop", "schema": "raw-rows/1", "events": "8", "rejected": "0"}
+    assert attributes == {
+        "site_id": "shop",
+        "schema": "raw-rows/1",
+        "events": "8",
+        "rejected": "0",
+        "content_encoding": "gzip",
+    }
     user = pub.rows("raw.user")[0]
     assert (user["email"], user["phone"], user["birth_year"]) == ("a@b.kr", "010-1234-5678", 1990)
     assert pub.rows("raw.user")[1]["previous_id"] == "anon-1"

@@ -11,6 +11,7 @@ import pytest
 from shared.collect.service import CollectRequest, CollectService
 from shared.load import handler
 from shared.load.service import LoadService
+from shared.messages import decode_message, encode_message
 from shared.warehouse.duckdb import DuckDBWarehouse
 from tests.unit.fakes import RecordingPublisher
 
@@ -60,6 +61,29 @@ def test_a_message_that_is_not_ours_is_kept_as_rejected_not_retried(warehouse: D
     assert "not JSON" in row["reason"]
 
 
+def test_what_collect_publishes_gzip_compressed_loads(warehouse: DuckDBWarehouse) -> None:
+    publisher = RecordingPublisher()
+    CollectService(publisher, {"wk": "shop"}).handle(
+        CollectRequest(
+            endpoint="batch", body=orjson.dumps({"batch": [{"type": "page", "anonymousId": "z"}]}), write_key="wk"
+        )
+    )
+    compressed = encode_message(publisher.messages[0][0])
+    assert compressed.startswith(b"\x1f\x8b")
+    outcome = LoadService(warehouse).handle("mz", compressed)
+    assert (outcome.written, outcome.rows) == (True, 2)  # a page view, and the landing it is
+    assert (count(warehouse, "raw.page"), count(warehouse, "raw.land")) == (1, 1)
+
+
+def test_a_broken_gzip_message_is_kept_as_rejected_with_its_bytes(warehouse: DuckDBWarehouse) -> None:
+    broken = encode_message({"schema": "raw-rows/1", "rows": {}})[:-6]  # truncated in transit
+    outcome = LoadService(warehouse).handle("mg", broken)
+    assert (outcome.written, outcome.rejected) == (True, 1)
+    row = warehouse.query("SELECT reason_code, reason, payload FROM ops.rejected")[0]
+    assert row["reason_code"] == "bad_message" and "gzip" in row["reason"]
+    assert base64.b64decode(row["payload"]) == broken
+
+
 def test_unknown_table_is_a_permanent_error(warehouse: DuckDBWarehouse) -> None:
     data = orjson.dumps({"schema": "raw-rows/1", "rows": {"raw.nope": []}})
     LoadService(warehouse).handle("m3", data)
@@ -92,7 +116,7 @@ def test_the_cloud_event_edge_reads_the_push_envelope(warehouse: DuckDBWarehouse
     outcome = handler.handle("ce-1", envelope, LoadService(warehouse))
     assert outcome.message_id == "pm-1" and outcome.written
     ledger = warehouse.query("SELECT message_id, published_at FROM ops.load_batches")[0]
-    assert ledger["message_id"] == outcome.batch_id == orjson.loads(data)["batch_id"]
+    assert ledger["message_id"] == outcome.batch_id == orjson.loads(decode_message(data))["batch_id"]
     assert ledger["published_at"].year == 2026
 
 

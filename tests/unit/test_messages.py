@@ -1,0 +1,30 @@
+"""Collected messages on Pub/Sub: gzip JSON out, gzip or plain JSON in, bounded."""
+
+from __future__ import annotations
+
+import zlib
+
+import orjson
+import pytest
+
+from shared import messages
+from shared.messages import MessageDecodeError, decode_message, encode_message
+
+
+def test_round_trip_and_plain_json_still_reads() -> None:
+    document = {"schema": "raw-rows/1", "rows": {"raw.page": [{"event_id": "e", "raw": "{}" * 500}]}}
+    encoded = encode_message(document)
+    assert encoded.startswith(messages.GZIP_MAGIC) and len(encoded) < len(orjson.dumps(document)) / 10
+    assert orjson.loads(decode_message(encoded)) == document
+    assert decode_message(orjson.dumps(document)) == orjson.dumps(document)
+
+
+def test_broken_and_oversized_gzip_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(MessageDecodeError, match="not valid gzip"):
+        decode_message(messages.GZIP_MAGIC + b"\x09\x00" + b"x" * 20)  # no such compression method
+    with pytest.raises(MessageDecodeError, match="truncated"):
+        decode_message(encode_message({"a": "b" * 1000})[:-8])
+    monkeypatch.setattr(messages, "MAX_DECODED_BYTES", 1000)
+    bomb = zlib.compress(b"0" * 100_000, 9, wbits=31)
+    with pytest.raises(MessageDecodeError, match="more than 1000 bytes"):
+        decode_message(bomb)
