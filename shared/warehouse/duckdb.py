@@ -199,7 +199,11 @@ class DuckDBWarehouse(Warehouse):
             raise bad_rows(spec, rows) or BadRows(spec.qualified_name, {0: f"rows do not convert: {exc}"}) from None
 
     def _insert(self, con: duckdb.DuckDBPyConnection, spec: TableSpec, rows: list[dict[str, Any]]) -> None:
-        arrow_rows = self._arrow_table(spec, rows)  # noqa: F841 - read by DuckDB's replacement scan
+        self._insert_arrow(con, spec, [self._arrow_table(spec, rows)])
+
+    @staticmethod
+    def _insert_arrow(con: duckdb.DuckDBPyConnection, spec: TableSpec, parts: list[pa.Table]) -> None:
+        arrow_rows = pa.concat_tables(parts) if len(parts) > 1 else parts[0]  # noqa: F841 - read by DuckDB
         con.execute(f'INSERT INTO {spec.dataset}."{spec.name}" BY NAME SELECT * FROM arrow_rows')
 
     def insert_rows(self, table_name: str, rows: list[dict[str, Any]]) -> None:
@@ -282,9 +286,7 @@ class DuckDBWarehouse(Warehouse):
         con.execute("BEGIN TRANSACTION")
         try:
             for name, parts in [*tables.items(), ("ops.load_batches", [ledger])]:
-                spec = table(name)
-                arrow_rows = pa.concat_tables(parts) if len(parts) > 1 else parts[0]  # noqa: F841 - read by DuckDB
-                con.execute(f'INSERT INTO {spec.dataset}."{spec.name}" BY NAME SELECT * FROM arrow_rows')
+                self._insert_arrow(con, table(name), parts)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
