@@ -160,14 +160,6 @@ def _utc_offset(zone: str, moment: datetime) -> int:
     return int(offset.total_seconds()) if offset is not None else 0
 
 
-def _embedded(warehouse: Warehouse) -> bool:
-    try:
-        from shared.warehouse.duckdb import DuckDBWarehouse
-    except ImportError:  # pragma: no cover - the cloud image may leave duckdb out
-        return False
-    return isinstance(warehouse, DuckDBWarehouse)
-
-
 def run_refine(warehouse: Warehouse, request: RefineRequest | None = None) -> RefineRun:
     """One refine run. Idempotent: the same request on the same raw data leaves the same refined tables.
     Raises RefineBusy when another run is under way, RefineFailed (after recording it) when a step fails."""
@@ -191,26 +183,19 @@ def run_refine(warehouse: Warehouse, request: RefineRequest | None = None) -> Re
         "default_offset_s": _utc_offset(request.default_time_zone, end),
         "value_start": end - timedelta(days=request.value_window_days),
     }
-    embedded = _embedded(warehouse)
-    if embedded:
-        # DuckDB checkpoints the whole file whenever its WAL passes 16 MB: every big step would rewrite the
-        # database. One checkpoint at the end instead (the setting is the connection's, not the file's).
-        warehouse.query("SET checkpoint_threshold = '8GB'")
-    run.sql("run_start", run_trigger=request.trigger, run_mode=mode)
     result = RefineRun(run_id=run_id, status="succeeded", mode=mode, period_start=start, period_end=end)
-    try:
-        _refine(run, result, full=mode == "full")
-    except Exception as exc:
-        result.status = "failed"
-        result.error = f"{type(exc).__name__}: {exc}"[:2000]
-        log.exception("refine %s failed", run_id)
-    result.duration_seconds = round(time.perf_counter() - started, 3)
-    _finish(run, result)
-    if embedded:
-        started_checkpoint = time.perf_counter()
-        warehouse.query("CHECKPOINT")
-        run.steps["checkpoint"] = round(time.perf_counter() - started_checkpoint, 4)
-        warehouse.query("SET checkpoint_threshold = '16MB'")
+    with warehouse.bulk_writes():
+        run.sql("run_start", run_trigger=request.trigger, run_mode=mode)
+        try:
+            _refine(run, result, full=mode == "full")
+        except Exception as exc:
+            result.status = "failed"
+            result.error = f"{type(exc).__name__}: {exc}"[:2000]
+            log.exception("refine %s failed", run_id)
+        result.duration_seconds = round(time.perf_counter() - started, 3)
+        _finish(run, result)
+        closing = time.perf_counter()
+    run.steps["checkpoint"] = round(time.perf_counter() - closing, 4)  # what the warehouse did after the run
     result.step_seconds = run.steps
     log.info("refine: %s", result.model_dump_json(exclude={"step_seconds"}))
     if result.status == "failed":

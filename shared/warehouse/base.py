@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import abc
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -142,6 +144,12 @@ class Warehouse(abc.ABC):
     def ensure_schema_if_owned(self) -> None:
         if self.owns_schema:
             self.ensure_schema()
+
+    @contextmanager
+    def bulk_writes(self) -> Iterator[None]:
+        """Around a run of large writes (refine): what the warehouse does to make them cheap, and undoes after.
+        BigQuery needs nothing."""
+        yield
 
     @abc.abstractmethod
     def ensure_schema(self) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     "TIMESTAMP": pa.string(),  # ISO-8601 text in the message; cast below
 }
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
+DEFAULT_CHECKPOINT_THRESHOLD = "16MiB"  # DuckDB's own
 
 
 # Another process holds the file (IOException "Could not set lock"), or this process holds it with
@@ -151,22 +154,21 @@ class DuckDBWarehouse(Warehouse):
             for spec in all_tables().values():
                 for statement in to_duckdb(spec.bigquery_ddl()):
                     con.execute(statement)
-                self._evolve(con, spec)
+            columns: dict[tuple[str, str], set[str]] = {}
+            for schema, name, column in con.execute(
+                "SELECT schema_name, table_name, column_name FROM duckdb_columns() "
+                "WHERE database_name = current_database()"
+            ).fetchall():
+                columns.setdefault((schema, name), set()).add(column)
+            for spec in all_tables().values():
+                self._evolve(con, spec, columns.get((spec.dataset, spec.name), set()))
             for name in RAW_TABLES:
                 for statement in to_duckdb(load_sql("views/raw_unique", table=name)):
                     con.execute(statement)
 
-    def _evolve(self, con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
+    def _evolve(self, con: duckdb.DuckDBPyConnection, spec: TableSpec, existing: set[str]) -> None:
         """A file made by an older version: columns the schema added are added (nullable); a column the schema
         no longer has (dropped, renamed) is named in an error rather than failing some later insert."""
-        existing = {
-            row[0]
-            for row in con.execute(
-                "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
-                "AND schema_name = $1 AND table_name = $2",
-                [spec.dataset, spec.name],
-            ).fetchall()
-        }
         unknown = sorted(existing - set(spec.column_names))
         if unknown:
             raise WarehouseSchemaError(
@@ -180,6 +182,23 @@ class DuckDBWarehouse(Warehouse):
                     f"ALTER TABLE {spec.dataset}.`{spec.name}` ADD COLUMN `{column.name}` {column.type}"
                 ):
                     con.execute(statement)
+
+    @contextmanager
+    def bulk_writes(self) -> Iterator[None]:
+        """DuckDB checkpoints the whole file whenever its WAL passes the threshold: every big step of a run would
+        rewrite the database. Checkpoints wait for the end of the run instead, then the configured threshold is
+        back (the setting is the connection's, not the file's)."""
+        with self._lock:
+            self._connect().execute("SET checkpoint_threshold = '8GB'")
+        try:
+            yield
+        finally:
+            with self._lock:
+                con = self._connect()
+                con.execute("CHECKPOINT")
+                con.execute(
+                    f"SET checkpoint_threshold = '{self._checkpoint_threshold or DEFAULT_CHECKPOINT_THRESHOLD}'"
+                )
 
     # -- writes -----------------------------------------------------------------------------
     def _arrow_table(self, spec: TableSpec, rows: list[dict[str, Any]]) -> pa.Table:
