@@ -139,3 +139,19 @@ def test_a_file_from_an_older_schema_gets_new_columns_and_a_dropped_one_is_named
         newer._connect().execute("ALTER TABLE refined.erasures ADD COLUMN node VARCHAR")  # one the schema dropped
     with DuckDBWarehouse(path) as newest, pytest.raises(WarehouseSchemaError, match=r"refined.erasures .*\['node'\]"):
         newest.ensure_schema()
+
+
+def test_bulk_writes_defer_checkpoints_then_restore_the_configured_threshold(tmp_path: Path) -> None:
+    def threshold(wh: DuckDBWarehouse) -> str:
+        return wh._connect().execute("SELECT current_setting('checkpoint_threshold')").fetchone()[0]
+
+    with DuckDBWarehouse(tmp_path / "w.duckdb", checkpoint_threshold="256MB") as configured:
+        configured.ensure_schema()
+        assert threshold(configured) == "244.1 MiB"  # 256MB
+        with configured.bulk_writes():
+            assert threshold(configured) == "7.4 GiB"  # 8GB
+        assert threshold(configured) == "244.1 MiB"  # the loader's setting, not DuckDB's default
+    with DuckDBWarehouse(tmp_path / "d.duckdb") as default:
+        with default.bulk_writes():
+            assert threshold(default) == "7.4 GiB"
+        assert threshold(default) == "16.0 MiB"
