@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import uuid
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from shared.refine import pii
+from shared.refine.writers import WriterBusy, exclusive_writer
 from shared.schema import RAW_TABLES
 from shared.warehouse.base import Warehouse
 
@@ -24,8 +26,8 @@ IdentifierType = Literal["anonymous_id", "user_id", "email", "phone", "crm_id"]
 _NODE_TYPE = {"anonymous_id": "a", "user_id": "u", "email": "e", "phone": "p", "crm_id": "c"}
 
 
-class ErasureBusy(RuntimeError):
-    """A refine run is under way: its later steps could write back what the erasure deletes."""
+class ErasureBusy(WriterBusy):
+    """A refine run (whose later steps could write back what the erasure deletes) or another erasure is under way."""
 
 
 class ErasureRequest(BaseModel):
@@ -90,20 +92,24 @@ def _count(rows: list[dict[str, Any]]) -> int:
 
 
 def erase_person(warehouse: Warehouse, request: ErasureRequest) -> ErasureResult:
-    """Raises ErasureBusy while a refine run is under way (retry after it; the request is safe to repeat)."""
+    """Raises ErasureBusy while a refine run or another erasure is under way (nothing erased; the request is safe
+    to repeat)."""
     warehouse.ensure_schema_if_owned()
-    active = warehouse.query_file("refine/runs_active")
-    if active:
-        raise ErasureBusy(
-            f"refine run {active[0]['run_id']} is running since {active[0]['started_at']}; retry after it"
-        )
     node = node_of(request)
     request_id = request.request_id or "erase-" + hashlib.sha256(node.encode()).hexdigest()[:20]
+    try:
+        with exclusive_writer(warehouse, "erase", f"{request_id}/{uuid.uuid4().hex[:8]}"):
+            return _erase(warehouse, request_id, node, request.site_id, request.requested_by)
+    except WriterBusy as busy:
+        raise ErasureBusy(busy.holder) from None
+
+
+def _erase(warehouse: Warehouse, request_id: str, node: str, site_id: str, requested_by: str) -> ErasureResult:
     params = {
         "request_id": request_id,
-        "site_id": request.site_id,
+        "site_id": site_id,
         "erase_node": node,
-        "requested_by": request.requested_by,
+        "requested_by": requested_by,
     }
     warehouse.query_file("refine/erase_nodes", params)
     try:

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, Field, model_validator
 
 from shared.refine import pii
+from shared.refine.writers import WriterBusy, exclusive_writer
 from shared.timeutil import to_iso, utc_now
 from shared.warehouse.base import Warehouse
 
@@ -31,8 +32,8 @@ DEFAULT_TIME_ZONE = "Asia/Seoul"
 LABEL_TABLES = ("refined.work_labels", "refined.work_labels_next")
 
 
-class RefineBusy(RuntimeError):
-    """Another run is still running (its work tables must not be overwritten)."""
+class RefineBusy(WriterBusy):
+    """Another refine run or an erasure holds the refined tables (shared/refine/writers.py): nothing was done."""
 
 
 class RefineFailed(RuntimeError):
@@ -162,16 +163,22 @@ def _utc_offset(zone: str, moment: datetime) -> int:
 
 def run_refine(warehouse: Warehouse, request: RefineRequest | None = None) -> RefineRun:
     """One refine run. Idempotent: the same request on the same raw data leaves the same refined tables.
-    Raises RefineBusy when another run is under way, RefineFailed (after recording it) when a step fails."""
+    Raises RefineBusy when another run or an erasure is under way (nothing done, not even a runs row),
+    RefineFailed (after recording it) when a step fails."""
     request = request or RefineRequest()
     warehouse.ensure_schema_if_owned()
     started = time.perf_counter()
     now = request.now or utc_now()
-    active = warehouse.query_file("refine/runs_active")
-    if active:
-        raise RefineBusy(f"run {active[0]['run_id']} is running since {active[0]['started_at']}")
-    mode, start, end = resolve_period(warehouse, request, now)
     run_id = f"r{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    try:
+        with exclusive_writer(warehouse, "refine", run_id):
+            return _run_refine(warehouse, request, run_id, now, started)
+    except WriterBusy as busy:
+        raise RefineBusy(busy.holder) from None
+
+
+def _run_refine(warehouse: Warehouse, request: RefineRequest, run_id: str, now: datetime, started: float) -> RefineRun:
+    mode, start, end = resolve_period(warehouse, request, now)
     run = _Run(warehouse, request, run_id)
     run.params = {
         "run_id": run_id,

@@ -112,12 +112,10 @@ def test_a_body_that_is_no_json_object_is_refused(main: ModuleType, warehouse: D
 
 
 def test_no_erasure_while_a_refine_run_is_under_way(main: ModuleType, warehouse: DuckDBWarehouse) -> None:
-    warehouse.query_file(  # a run starts as run_refine starts it
-        "refine/run_start",
-        {"run_id": "r-busy", "run_trigger": "scheduler", "run_mode": "full", "period_start": T0, "period_end": T0},
-    )
+    # a run holds the refined tables as run_refine claims them (tests/integration/test_refine_writers.py)
+    warehouse.query_file("refine/writer_claim", {"holder_id": "r-busy", "holder_kind": "refine"})
     status, answer = main.handle(GOOD, warehouse)
-    assert status == 409 and "r-busy" in answer["error"]
+    assert status == 409 and "refine run r-busy is under way" in answer["error"]
     assert erasures(warehouse) == 0
 
 
