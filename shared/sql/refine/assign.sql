@@ -2,6 +2,7 @@
 -- A component (label = its smallest node; a node without kept edges is its own component) keeps the id its
 -- identifiers already had; when they had several (customers merged), the oldest customer (first seen) survives.
 -- After a split, an id stays with the component holding most of its identifiers; the others get new ids.
+-- An identifier whose customer and first sighting did not change keeps its identity map row's updated_at.
 -- A new id is a hash of the component's smallest node (with the run id when that id was ever issued).
 CREATE OR REPLACE TABLE refined.work_assign AS
 WITH universe AS (
@@ -63,8 +64,12 @@ fresh_ids AS (
 SELECT comp.site_id, comp.node, comp.node_type, comp.label, comp.first_seen,
   COALESCE(k.customer_id, fi.customer_id) AS customer_id,
   k.customer_id IS NULL AS is_new,
-  cf.first_seen AS customer_first_seen
+  cf.first_seen AS customer_first_seen,
+  -- the identity map's row is unchanged (same customer, same first seen): it keeps its updated_at
+  IF(pm.customer_id = COALESCE(k.customer_id, fi.customer_id) AND pm.first_seen = comp.first_seen, pm.updated_at, NULL)
+    AS unchanged_since
 FROM comp
 JOIN comp_first AS cf ON cf.label = comp.label
 LEFT JOIN keeps AS k ON k.label = comp.label
 LEFT JOIN fresh_ids AS fi ON fi.label = comp.label
+LEFT JOIN refined.identity_map AS pm ON pm.node = comp.node
