@@ -5,14 +5,33 @@ from __future__ import annotations
 from functools import lru_cache
 
 import sqlglot
+from sqlglot import exp
 from sqlglot.errors import ErrorLevel
+
+# Table options that only mean something on BigQuery: a work table's expiry (a local file's work tables are
+# dropped by the run that made them, and by the next one). Any other table option still raises.
+_BIGQUERY_ONLY_OPTIONS = frozenset({"expiration_timestamp"})
+
+
+def _drop_bigquery_only_options(tree: exp.Expression) -> exp.Expression:
+    for prop in list(tree.find_all(exp.Property)):
+        if prop.name.lower() in _BIGQUERY_ONLY_OPTIONS:
+            holder = prop.parent
+            prop.pop()
+            if isinstance(holder, exp.Properties) and not holder.expressions:
+                holder.pop()
+    return tree
 
 
 @lru_cache(maxsize=512)
 def to_duckdb(googlesql: str) -> list[str]:
     """Every statement of a GoogleSQL text, in DuckDB's dialect."""
-    return [
-        s
-        for s in sqlglot.transpile(googlesql, read="bigquery", write="duckdb", unsupported_level=ErrorLevel.RAISE)
-        if s.strip()
-    ]
+    statements = sqlglot.parse(googlesql, read="bigquery")
+    out = []
+    for tree in statements:
+        if tree is None:
+            continue
+        text = _drop_bigquery_only_options(tree).sql(dialect="duckdb", unsupported_level=ErrorLevel.RAISE)
+        if text.strip():
+            out.append(text)
+    return out

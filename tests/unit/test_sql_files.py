@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,44 @@ def test_qualify_comes_with_a_where_group_by_or_having(path: Path) -> None:
         for select in tree.find_all(exp.Select):
             if select.args.get("qualify"):
                 assert any(select.args.get(k) for k in ("where", "group", "having")), select.sql("bigquery")[:200]
+
+
+@pytest.mark.parametrize("path", SQL_FILES, ids=lambda p: str(p.relative_to(SQL_DIR)))
+def test_a_work_table_expires_on_bigquery(path: Path) -> None:
+    """Work tables hold identifiers in clear (an erasure's: the person's); a run that crashed must not leave them
+    for good. The next run drops them (work_cleanup.sql); on BigQuery they also expire after a day."""
+    import sqlglot
+    from sqlglot import exp
+
+    text = path.read_text()
+    names = {key: "refined.work_labels" for key in sql_placeholders(text)} | (
+        {"table": "page"} if "table" in sql_placeholders(text) else {}
+    )
+    for tree in sqlglot.parse(fill_sql(text, **names) if names else text, read="bigquery"):
+        if isinstance(tree, exp.Create) and tree.this.name.startswith("work_"):
+            options = {p.name.lower(): p for p in tree.find_all(exp.Property)}
+            assert "expiration_timestamp" in options, f"{path.name}: {tree.this.sql('bigquery')} has no expiry"
+            assert "INTERVAL '1' DAY" in options["expiration_timestamp"].sql("bigquery"), path.name
+
+
+def test_work_cleanup_drops_every_work_table() -> None:
+    made = set()
+    for path in SQL_FILES:
+        text = path.read_text()
+        if "{target}" in text:
+            continue  # the label tables, named below
+        made |= {m.group(1) for m in re.finditer(r"CREATE OR REPLACE TABLE refined\.(work_\w+)", text)}
+    made |= {"work_labels", "work_labels_next"}
+    cleanup = (SQL_DIR / "refine" / "work_cleanup.sql").read_text()
+    assert made == set(re.findall(r"DROP TABLE IF EXISTS refined\.(work_\w+)", cleanup))
+
+
+def test_a_work_tables_expiry_is_bigquery_only_and_other_table_options_still_raise() -> None:
+    from sqlglot.errors import UnsupportedError
+
+    expiring = (
+        "CREATE OR REPLACE TABLE refined.work_x OPTIONS (expiration_timestamp = CURRENT_TIMESTAMP()) AS SELECT 1 AS a"
+    )
+    assert to_duckdb(expiring) == ["CREATE OR REPLACE TABLE refined.work_x AS SELECT 1 AS a"]
+    with pytest.raises(UnsupportedError):
+        to_duckdb("CREATE OR REPLACE TABLE refined.work_x OPTIONS (description = 'x') AS SELECT 1 AS a")

@@ -4,7 +4,8 @@
 -- After a split, an id stays with the component holding most of its identifiers; the others get new ids.
 -- An identifier whose customer and first sighting did not change keeps its identity map row's updated_at.
 -- A new id is a hash of the component's smallest node (with the run id when that id was ever issued).
-CREATE OR REPLACE TABLE refined.work_assign AS
+CREATE OR REPLACE TABLE refined.work_assign
+OPTIONS (expiration_timestamp = TIMESTAMP_ADD(CURRENT_TIMESTAMP(), INTERVAL 1 DAY)) AS
 WITH universe AS (
   SELECT site_id, node, MIN(first_seen) AS first_seen
   FROM (

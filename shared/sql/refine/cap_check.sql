@@ -2,7 +2,8 @@
 -- max_ids_per_customer parameter ids of one type keeps the earliest seen of them; the later ones are cut
 -- (cap_drop.sql drops every kept link they have, so they stand alone). The per-id guard (too_many_links) stops
 -- stars; this stops long chains of devices, e-mails and phones that each looked harmless.
-CREATE OR REPLACE TABLE refined.work_capped AS
+CREATE OR REPLACE TABLE refined.work_capped
+OPTIONS (expiration_timestamp = TIMESTAMP_ADD(CURRENT_TIMESTAMP(), INTERVAL 1 DAY)) AS
 WITH typed AS (
   SELECT node, label, SUBSTR(node, STRPOS(node, '|') + 1, 1) AS node_type
   FROM refined.work_labels

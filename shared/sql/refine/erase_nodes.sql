@@ -2,7 +2,8 @@
 -- customer, in a work table for the erasure's steps (dropped at its end: tombstones keep only hashes). A
 -- repeat of a request also finds, by their hashes, the ids its first attempt tombstoned and still sees in the raw
 -- tables (rows BigQuery's streaming buffer held back): the identity map no longer names them.
-CREATE OR REPLACE TABLE refined.work_erase_nodes AS
+CREATE OR REPLACE TABLE refined.work_erase_nodes
+OPTIONS (expiration_timestamp = TIMESTAMP_ADD(CURRENT_TIMESTAMP(), INTERVAL 1 DAY)) AS
 WITH person AS (
   SELECT m.node, m.customer_id
   FROM refined.identity_map AS m

@@ -1,7 +1,8 @@
 -- Refine step: ids of the period's raw events that a deletion request tombstoned (refined.erasures keeps their
 -- hashes only), in clear for this run's events_insert and traits_insert to leave out; dropped with the run's
 -- work tables. Only distinct ids are hashed, and nothing at all while no one was ever erased.
-CREATE OR REPLACE TABLE refined.work_erased_seen AS
+CREATE OR REPLACE TABLE refined.work_erased_seen
+OPTIONS (expiration_timestamp = TIMESTAMP_ADD(CURRENT_TIMESTAMP(), INTERVAL 1 DAY)) AS
 WITH raw_ids AS (
   SELECT site_id, anonymous_id, user_id FROM raw.`user`
   WHERE event_time >= TIMESTAMP_SUB(@period_start, INTERVAL 1 DAY) AND event_time < TIMESTAMP_ADD(@period_end, INTERVAL 1 DAY)

@@ -1,7 +1,8 @@
 -- Identity step 1: the strong graph (user ids and CRM ids), to find which user ids may be one customer.
 -- Only explicit links join strong ids: alias calls, and a CRM id carried by exactly one user id.
 -- Both directions; label propagation (label_*.sql) resolves it into refined.work_labels.
-CREATE OR REPLACE TABLE refined.work_graph_edges AS
+CREATE OR REPLACE TABLE refined.work_graph_edges
+OPTIONS (expiration_timestamp = TIMESTAMP_ADD(CURRENT_TIMESTAMP(), INTERVAL 1 DAY)) AS
 WITH typed AS (
   SELECT e.*, SUBSTR(e.src, LENGTH(e.site_id) + 2, 1) AS src_type, SUBSTR(e.dst, LENGTH(e.site_id) + 2, 1) AS dst_type
   FROM refined.identity_edges AS e

@@ -3,7 +3,8 @@
 -- cuts the passes needed from the graph's diameter to about its logarithm. Labels only ever decrease and
 -- stay inside the component, so the fixed point is the component's smallest node.
 -- Passes alternate between work_labels and work_labels_next ({source} -> {target}), so no pass copies labels.
-CREATE OR REPLACE TABLE {target} AS
+CREATE OR REPLACE TABLE {target}
+OPTIONS (expiration_timestamp = TIMESTAMP_ADD(CURRENT_TIMESTAMP(), INTERVAL 1 DAY)) AS
 WITH hop AS (
   SELECT e.src AS node, MIN(l.label) AS label
   FROM refined.work_graph_edges AS e

@@ -8,7 +8,8 @@
 --   too_many_links     an id linked to more than the max_links parameter ids of one type (a test account logged in on
 --                      dozens of devices, a shop's own email typed into many sign-ups): it links none of
 --                      them, so no customer gathers more than the max_links parameter ids of a type through one id
-CREATE OR REPLACE TABLE refined.work_edges AS
+CREATE OR REPLACE TABLE refined.work_edges
+OPTIONS (expiration_timestamp = TIMESTAMP_ADD(CURRENT_TIMESTAMP(), INTERVAL 1 DAY)) AS
 WITH typed AS (
   SELECT e.site_id, e.src, e.dst, e.kind, e.blocked, e.first_seen,
     SUBSTR(e.src, LENGTH(e.site_id) + 2, 1) AS src_type, SUBSTR(e.dst, LENGTH(e.site_id) + 2, 1) AS dst_type
