@@ -21,6 +21,11 @@ from email_validator import EmailNotValidError, validate_email
 
 DEFAULT_REGION = "KR"
 
+# The version of the rules below. refined.pii_values caches each raw value's standardised form with the version
+# that made it; a run re-standardises every cached value of another version. Change it with any rule change that
+# changes an output (tests/unit/test_refine_pii.py holds a digest of the outputs for a fixed sample per version).
+RULES_VERSION = "2026-11-23"
+
 # Junk identifiers seen in the wild that must never join two people (docs/engineering.md), compared after
 # trim + lower-case. Strings of only zeros and dashes are junk too (JUNK_SHAPE).
 JUNK_VALUES: frozenset[str] = frozenset(
@@ -238,8 +243,19 @@ def address_region(raw: str | None) -> Standardised:
     return _bad("unknown_region")
 
 
+def _without_country(region: str, country: str) -> str:
+    """The subdivision part of a region code: the load balancer's {client_region_subdivision} is a CLDR id,
+    country and subdivision run together (KR41, USCA); App Engine and ISO 3166-2 give 41 or KR-41."""
+    code = region.upper()
+    for prefix in (f"{country}-", country) if country else ("KR-", "KR"):
+        if code.startswith(prefix) and len(code) > len(prefix) and (country or code[len(prefix) :] in _KR_ISO):
+            return region[len(prefix) :]
+    return region
+
+
 def geo_region(raw: str | None) -> Standardised:
-    """`country|region` from the edge's geo header -> a Korean region name; other countries keep theirs."""
+    """`country|region` from the edge's geo header -> a Korean region name; other countries keep their subdivision
+    code (USCA and US-CA -> CA)."""
     if raw is None:
         return _bad("empty")
     country, _, region = raw.partition("|")
@@ -247,13 +263,13 @@ def geo_region(raw: str | None) -> Standardised:
     if not region:
         return _bad("empty")
     if country in ("KR", ""):
-        code = region.upper().removeprefix("KR-")
+        code = _without_country(region, country).upper()
         if code in _KR_ISO:
             return Standardised(_KR_ISO[code])
         named = address_region(region)
         if named.valid:
             return named
-    return Standardised(region[:64])
+    return Standardised(_without_country(region, country)[:64])
 
 
 # -- the kinds refine standardises ----------------------------------------------------------------

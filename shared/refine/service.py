@@ -185,6 +185,7 @@ def _run_refine(warehouse: Warehouse, request: RefineRequest, run_id: str, now: 
         "period_start": start,
         "period_end": end,
         "junk_pattern": pii.junk_pattern(),
+        "pii_rules_version": pii.RULES_VERSION,
         "max_links": request.max_links,
         "max_ids_per_customer": request.max_ids_per_customer,
         "default_offset_s": _utc_offset(request.default_time_zone, end),
@@ -291,7 +292,8 @@ def _refine(run: _Run, result: RefineRun, *, full: bool) -> None:
 
 
 def _standardise_new_values(run: _Run) -> int:
-    """The period's raw PII values never seen before, standardised in Python into refined.pii_values."""
+    """The period's raw PII values never standardised by the current rules (and every cached value of older
+    rules), standardised in Python into refined.pii_values."""
     started = time.perf_counter()
     candidates = run.sql("pii_candidates")
     stamp = to_iso(utc_now())
@@ -307,10 +309,15 @@ def _standardise_new_values(run: _Run) -> int:
                 "valid": std.valid,
                 "reason": std.reason,
                 "standardised_at": stamp,
+                "rules_version": pii.RULES_VERSION,
             }
         )
     for i in range(0, len(rows), 50_000):
         run.wh.insert_rows("refined.pii_values", rows[i : i + 50_000])
+    try:  # the rows of values just standardised again by newer rules (the joins read the current rules' only)
+        run.sql("pii_stale_delete")
+    except Exception:  # BigQuery: rows streamed in the last ~30 minutes cannot be deleted yet; the next run does it
+        log.warning("refine %s: PII values of older rules are left for the next run", run.run_id, exc_info=True)
     run.steps["pii_python"] = round(time.perf_counter() - started, 4)
     return len(rows)
 

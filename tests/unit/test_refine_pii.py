@@ -128,6 +128,40 @@ def test_geo_regions() -> None:
 
 
 @pytest.mark.parametrize(
+    ("raw", "region"),
+    [("KR|KR41", "경기"), ("|KR11", "서울"), ("US|USCA", "CA"), ("US|US-NY", "NY"), ("JP|JP13", "13"), ("|41", "경기")],
+)
+def test_geo_regions_as_the_load_balancer_gives_them(raw: str, region: str) -> None:
+    """{client_region_subdivision} runs country and subdivision together (KR41, USCA): the same region as 41 / CA."""
+    assert pii.geo_region(raw).value == region
+
+
+# A fixed sample of every kind; its outputs' digest is recorded per rules version.
+RULES_SAMPLE = [
+    ("email", " Kim@Mail.co.kr "), ("email", "test@test.com"), ("email", "kim@naver"), ("email", "이메일@메일.kr"),
+    ("phone", "010-1234-5678"), ("phone", "+82 10 1234 5678"), ("phone", "82-10-1234-5678"), ("phone", "02-123-4567"),
+    ("phone", "(031) 123.4567"), ("phone", "+1 415 555 2671"), ("phone", "010-0000-0000"), ("phone", "12"),
+    ("name", " 김  민수 "), ("name", "홍길동"), ("name", "Jane  DOE"), ("gender", "여"), ("gender", "Male"),
+    ("gender", "x"), ("address", "서울특별시 강남구 테헤란로 1"), ("address", "Seongnam-si, Gyeonggi-do"),
+    ("address", "somewhere"), ("geo_region", "KR|11"), ("geo_region", "KR|KR41"), ("geo_region", "US|USCA"),
+    ("geo_region", "|Seoul"), ("geo_region", "JP|13"),
+]  # fmt: skip
+RULES_DIGESTS = {"2026-11-23": "c95155923db6da59"}
+
+
+def test_a_change_of_the_rules_changes_their_version() -> None:
+    """refined.pii_values caches outputs per RULES_VERSION: a rule change that keeps the version would leave every
+    cached value in its old form for good."""
+    import hashlib
+
+    outputs = [(kind, raw, (std := pii.standardise(kind, raw)).value, std.reason) for kind, raw in RULES_SAMPLE]
+    digest = hashlib.sha256(repr(outputs).encode()).hexdigest()[:16]
+    assert RULES_DIGESTS.get(pii.RULES_VERSION) == digest, (
+        f"the rules' outputs changed (digest {digest}): bump pii.RULES_VERSION and record the digest under it"
+    )
+
+
+@pytest.mark.parametrize(
     "value",
     [
         "",

@@ -1,5 +1,6 @@
--- Refine step: distinct raw PII values of the period never standardised before (refined.pii_values is the
--- cache). Python standardises them (shared/refine/pii.py) and appends them to refined.pii_values.
+-- Refine step: distinct raw PII values of the period never standardised by the current rules (refined.pii_values
+-- is the cache), and every cached value standardised by other rules (an upgrade): Python standardises them
+-- (shared/refine/pii.py), appends them with the rules' version, then pii_stale_delete.sql drops the old rows.
 WITH users AS (
   SELECT email, phone, gender, address,
     COALESCE(name, NULLIF(TRIM(CONCAT(IFNULL(last_name, ''), ' ', IFNULL(first_name, ''))), '')) AS full_name
@@ -18,6 +19,11 @@ candidates AS (
   WHERE event_time >= @period_start AND event_time < @period_end AND region IS NOT NULL
 )
 SELECT c.kind, c.raw_value
-FROM candidates AS c
-LEFT JOIN refined.pii_values AS v ON v.kind = c.kind AND v.raw_value = c.raw_value
+FROM (
+  SELECT kind, raw_value FROM candidates
+  UNION DISTINCT
+  SELECT kind, raw_value FROM refined.pii_values WHERE IFNULL(rules_version, '') <> @pii_rules_version
+) AS c
+LEFT JOIN refined.pii_values AS v
+  ON v.kind = c.kind AND v.raw_value = c.raw_value AND v.rules_version = @pii_rules_version
 WHERE v.raw_value IS NULL

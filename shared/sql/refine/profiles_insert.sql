@@ -208,4 +208,4 @@ LEFT JOIN value AS v ON v.customer_id = b.customer_id
 LEFT JOIN visits AS s ON s.customer_id = b.customer_id
 LEFT JOIN lists AS l ON l.customer_id = b.customer_id
 LEFT JOIN traits AS t ON t.customer_id = b.customer_id
-LEFT JOIN refined.pii_values AS g ON g.kind = 'geo_region' AND g.raw_value = a.geo_raw
+LEFT JOIN refined.pii_values AS g ON g.kind = 'geo_region' AND g.raw_value = a.geo_raw AND g.rules_version = @pii_rules_version

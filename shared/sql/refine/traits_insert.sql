@@ -42,10 +42,15 @@ SELECT
   NULLIF(TRIM(u.push_token_raw), '')
 FROM users AS u
 LEFT JOIN refined.pii_values AS em ON em.kind = 'email' AND em.raw_value = u.email
+  AND em.rules_version = @pii_rules_version
 LEFT JOIN refined.pii_values AS ph ON ph.kind = 'phone' AND ph.raw_value = u.phone
+  AND ph.rules_version = @pii_rules_version
 LEFT JOIN refined.pii_values AS nm ON nm.kind = 'name' AND nm.raw_value = u.full_name
+  AND nm.rules_version = @pii_rules_version
 LEFT JOIN refined.pii_values AS gd ON gd.kind = 'gender' AND gd.raw_value = u.gender
+  AND gd.rules_version = @pii_rules_version
 LEFT JOIN refined.pii_values AS ad ON ad.kind = 'address' AND ad.raw_value = u.address
+  AND ad.rules_version = @pii_rules_version
 LEFT JOIN crm_keys AS k ON k.site_id = u.site_id AND k.crm = u.user_ok
 LEFT JOIN refined.work_erased_seen AS xa ON xa.site_id = u.site_id AND xa.node = CONCAT(u.site_id, '|a:', u.anon_ok)
 LEFT JOIN refined.work_erased_seen AS xu ON xu.site_id = u.site_id
