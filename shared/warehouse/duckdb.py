@@ -75,6 +75,7 @@ class DuckDBWarehouse(Warehouse):
         lock_wait_seconds: float = 20.0,
         release_after_idle: float | None = None,
         checkpoint_threshold: str | None = None,
+        threads: int | None = None,
     ) -> None:
         self.path = Path(path)
         self.read_only = read_only
@@ -83,6 +84,7 @@ class DuckDBWarehouse(Warehouse):
         self._wait = lock_wait_seconds
         self._idle = release_after_idle
         self._checkpoint_threshold = checkpoint_threshold
+        self._threads = threads
         self._last_use = 0.0
         self._releaser: threading.Thread | None = None
         self._queue: list[_Ticket] = []
@@ -115,6 +117,10 @@ class DuckDBWarehouse(Warehouse):
             if self._checkpoint_threshold and not self.read_only:
                 # The loader's many small commits: fewer, larger checkpoints (one also runs when the file is let go).
                 self._connection.execute(f"SET checkpoint_threshold = '{self._checkpoint_threshold}'")
+            if self._threads:
+                # The loader's inserts are one message each: DuckDB's default (one thread a core) spends more CPU
+                # scheduling them than the work takes, on cores the loader's other requests need.
+                self._connection.execute(f"SET threads = {int(self._threads)}")
         self._used()
         return self._connection
 

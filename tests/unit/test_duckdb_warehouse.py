@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from shared.warehouse import BadRows, LoadBatch
@@ -155,3 +156,39 @@ def test_bulk_writes_defer_checkpoints_then_restore_the_configured_threshold(tmp
         with default.bulk_writes():
             assert threshold(default) == "7.4 GiB"
         assert threshold(default) == "16.0 MiB"
+
+
+def test_the_loaders_thread_cap_holds_on_every_connection_and_others_keep_duckdbs_default(tmp_path: Path) -> None:
+    def threads(wh: DuckDBWarehouse) -> int:
+        return int(wh._connect().execute("SELECT current_setting('threads')").fetchone()[0])
+
+    capped = DuckDBWarehouse(tmp_path / "w.duckdb", threads=1)
+    capped.ensure_schema()
+    assert threads(capped) == 1
+    capped.close()  # let go of the file, as the loader does when idle: the reopened connection is capped too
+    assert threads(capped) == 1
+    capped.write_batch(LoadBatch(message_id="m1", rows={"raw.page": [page_row("e1")]}))
+    capped.close()
+    with DuckDBWarehouse(tmp_path / "w.duckdb") as default:
+        assert threads(default) == duckdb.connect().execute("SELECT current_setting('threads')").fetchone()[0]
+        assert default.query("SELECT COUNT(*) AS n FROM raw.page") == [{"n": 1}]
+
+
+def test_the_load_function_opens_its_warehouse_with_the_loaders_thread_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.load import handler
+    from shared.settings import platform_settings
+
+    monkeypatch.setenv("CDP_DUCKDB_PATH", str(tmp_path / "w.duckdb"))
+    monkeypatch.setenv("CDP_DUCKDB_LOAD_THREADS", "2")
+    platform_settings.cache_clear()
+    handler.default_service.cache_clear()
+    try:
+        warehouse = handler.default_service().warehouse
+        assert isinstance(warehouse, DuckDBWarehouse)
+        assert int(warehouse._connect().execute("SELECT current_setting('threads')").fetchone()[0]) == 2
+        warehouse.close()
+    finally:
+        platform_settings.cache_clear()
+        handler.default_service.cache_clear()
