@@ -13,6 +13,7 @@ import duckdb
 import pyarrow as pa
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from shared.messages import column_height, to_rows
 from shared.schema import RAW_TABLES, TableSpec, all_tables, datasets, table
 from shared.warehouse.base import BadRows, LoadBatch, Warehouse, WarehouseUnavailable, bad_rows, load_sql
 from shared.warehouse.sqlglot_dialect import to_duckdb
@@ -223,6 +224,29 @@ class DuckDBWarehouse(Warehouse):
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
             raise bad_rows(spec, rows) or BadRows(spec.qualified_name, {0: f"rows do not convert: {exc}"}) from None
 
+    def _arrow_columns(self, spec: TableSpec, columns: dict[str, list[Any]]) -> pa.Table:
+        """Columns (as collect publishes them) as an Arrow table of the spec's types: one conversion per column.
+        The same checks as for rows; BadRows names every row that does not fit."""
+        height = column_height(columns)
+        try:
+            if set(columns) - set(spec.column_names):
+                raise ValueError("unknown column")
+            arrays = []
+            for column in spec.columns:
+                values = columns.get(column.name)
+                array = (
+                    pa.nulls(height, _ARROW_TYPES[column.type])
+                    if values is None
+                    else pa.array(values, type=_ARROW_TYPES[column.type])
+                )
+                if column.required and array.null_count:
+                    raise ValueError("missing required value")
+                arrays.append(array.cast(_TIMESTAMP) if column.type == "TIMESTAMP" else array)
+            return pa.Table.from_arrays(arrays, names=spec.column_names)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
+            rows = to_rows(columns)
+            raise bad_rows(spec, rows) or BadRows(spec.qualified_name, {0: f"rows do not convert: {exc}"}) from None
+
     def _insert(self, con: duckdb.DuckDBPyConnection, spec: TableSpec, rows: list[dict[str, Any]]) -> None:
         self._insert_arrow(con, spec, [self._arrow_table(spec, rows)])
 
@@ -245,6 +269,9 @@ class DuckDBWarehouse(Warehouse):
         # Converting rows is the CPU-heavy part: done by each caller before queueing, so that one message is
         # converted while another is written. Rows that do not fit raise BadRows here, before any lock.
         tables = {name: self._arrow_table(table(name), rows) for name, rows in batch.rows.items() if rows}
+        for name, columns in batch.columns.items():
+            if column_height(columns):
+                tables[name] = self._arrow_columns(table(name), columns)
         ticket = _Ticket(batch, tables)
         with self._queue_lock:
             self._queue.append(ticket)

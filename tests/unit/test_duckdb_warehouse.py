@@ -7,6 +7,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from shared.messages import to_columns
 from shared.warehouse import BadRows, LoadBatch
 from shared.warehouse.duckdb import DuckDBWarehouse, WarehouseSchemaError
 
@@ -90,7 +91,10 @@ def test_concurrent_batches_commit_together_and_each_caller_gets_its_own_outcome
         rows = [page_row(f"e{n}-{i}") for i in range(5)]
         if n == 7:
             rows[2] = {**rows[2], "event_time": "not a time"}
-        return LoadBatch(message_id="m-bad" if n == 7 else f"m{n % 20}", rows={"raw.page": rows})  # most twice
+        message_id = "m-bad" if n == 7 else f"m{n % 20}"  # most twice
+        if n % 2:  # half of them column by column, as collect publishes (the bad one too), half as row objects
+            return LoadBatch(message_id=message_id, columns={"raw.page": to_columns(rows)})
+        return LoadBatch(message_id=message_id, rows={"raw.page": rows})
 
     def write(n: int) -> str:
         try:
@@ -110,6 +114,9 @@ def test_concurrent_batches_commit_together_and_each_caller_gets_its_own_outcome
         assert sorted(results) == ["seen", "written"], (message, results)
     assert warehouse.query("SELECT COUNT(*) AS n FROM ops.load_batches") == [{"n": 20}]
     assert warehouse.query("SELECT COUNT(*) AS n FROM raw.page") == [{"n": 100}]
+    assert warehouse.query(
+        "SELECT COUNT(*) AS n FROM raw.page WHERE event_id LIKE 'e7-%' OR event_id LIKE 'e27-%'"
+    ) == [{"n": 5}]  # m7 once, from its second delivery; the bad batch wrote nothing
 
 
 def test_when_the_file_cannot_be_opened_every_waiting_caller_hears_it(tmp_path: Path) -> None:
@@ -192,3 +199,23 @@ def test_the_load_function_opens_its_warehouse_with_the_loaders_thread_cap(
     finally:
         platform_settings.cache_clear()
         handler.default_service.cache_clear()
+
+
+def test_a_column_batch_loads_typed_rows_like_a_row_batch(tmp_path: Path) -> None:
+    rows = [page_row("e1"), {**page_row("e2"), "user_id": "u2", "event_time": "2026-11-23T19:00:00+09:00"}]
+    loaded = []
+    for name, batch in (
+        ("rows", LoadBatch(message_id="m1", site_id="s", rows={"raw.page": rows})),
+        ("columns", LoadBatch(message_id="m1", site_id="s", columns={"raw.page": to_columns(rows)})),
+    ):
+        with DuckDBWarehouse(tmp_path / f"{name}.duckdb") as w:
+            w.ensure_schema()
+            assert w.write_batch(batch) is True
+            assert w.write_batch(batch) is False  # the ledger knows it
+            ledger = w.query("SELECT row_count, rejected_count FROM ops.load_batches")
+            loaded.append((w.query("SELECT * FROM raw.page ORDER BY event_id"), ledger))
+    assert loaded[0] == loaded[1]
+    pages, ledger = loaded[1]
+    assert ledger == [{"row_count": 2, "rejected_count": 0}]
+    assert [p["user_id"] for p in pages] == [None, "u2"]
+    assert pages[1]["event_time"].isoformat() == "2026-11-23T10:00:00+00:00"
