@@ -215,3 +215,23 @@ def test_a_column_the_table_does_not_have_rejects_the_rows_that_carry_it(warehou
     reasons = [r["reason"] for r in warehouse.query("SELECT reason FROM ops.rejected")]
     assert reasons == ["raw.page has no column(s) ['colour']"] * 2
     assert (count(warehouse, "raw.page"), count(warehouse, "raw.land")) == (0, 2)
+
+
+def test_the_load_function_builds_its_service_at_start_without_opening_the_warehouse(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import runpy, sys; from shared.load import handler\n"
+        "runpy.run_path('functions/load/main.py')\n"
+        "service = handler.default_service()\n"
+        "assert handler.default_service.cache_info().misses == 1, 'built again on the first message'\n"
+        "assert service.warehouse._connection is None, 'the file is held before any message'\n"
+        "assert 'shared.warehouse.duckdb' in sys.modules\n"
+    )
+    env = {"CDP_DUCKDB_PATH": str(tmp_path / "w.duckdb"), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "w.duckdb").exists()
