@@ -13,6 +13,7 @@ which older collects published and which may still be in flight, load as before.
 from __future__ import annotations
 
 import zlib
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -53,7 +54,9 @@ def decode_message(data: bytes) -> bytes:
 
 def to_columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
     """Row objects as columns: every key some row has, in first-seen order, None where a row lacks it."""
-    names = dict.fromkeys(name for row in rows for name in row)
+    names = list(dict.fromkeys(name for row in rows for name in row))
+    if len(names) > 1 and all(len(row) == len(names) for row in rows):  # every row has every key (collect's rows)
+        return dict(zip(names, map(list, zip(*map(itemgetter(*names), rows), strict=True)), strict=True))
     return {name: [row.get(name) for row in rows] for name in names}
 
 

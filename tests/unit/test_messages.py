@@ -42,3 +42,12 @@ def test_rows_to_columns_and_back() -> None:
     ]
     with pytest.raises(ValueError):
         to_rows({"a": [1, 2], "b": [1]})  # columns of different lengths are not a table
+
+
+def test_rows_with_the_same_keys_in_any_order_become_the_same_columns() -> None:
+    rows = [{"a": 1, "b": "x"}, {"b": "y", "a": 2}]  # every row has every key (collect's rows)
+    columns = to_columns(rows)
+    assert columns == {"a": [1, 2], "b": ["x", "y"]}
+    assert all(type(values) is list for values in columns.values())
+    assert to_rows(columns) == rows
+    assert to_columns([{"a": 1}]) == {"a": [1]}
