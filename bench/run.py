@@ -219,6 +219,7 @@ def bench_load(state: Path, messages: int, rows_per_message: int) -> dict[str, A
         state / "baseline.duckdb",
         checkpoint_threshold=settings.duckdb_checkpoint_threshold,
         threads=settings.duckdb_load_threads,
+        gather_seconds=settings.duckdb_gather_seconds,
     ) as warehouse:
         warehouse.ensure_schema()
         service = LoadService(warehouse)

@@ -101,6 +101,10 @@ class LoadService:
         self.warehouse = warehouse
 
     def handle(self, message_id: str, data: bytes, published_at: datetime | None = None) -> LoadOutcome:
+        with self.warehouse.incoming():  # a concurrent message's commit may wait for this one and take it along
+            return self._handle(message_id, data, published_at)
+
+    def _handle(self, message_id: str, data: bytes, published_at: datetime | None) -> LoadOutcome:
         try:
             batch = parse_message(message_id, data, published_at)
         except PermanentMessageError as exc:

@@ -34,6 +34,7 @@ def open_warehouse(
         release_after_idle=settings.duckdb_release_after_idle,
         checkpoint_threshold=settings.duckdb_checkpoint_threshold,
         threads=threads,
+        gather_seconds=settings.duckdb_gather_seconds,
     )
 
 

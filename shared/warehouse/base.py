@@ -170,6 +170,13 @@ class Warehouse(abc.ABC):
         BigQuery needs nothing."""
         yield
 
+    @contextmanager
+    def incoming(self) -> Iterator[None]:
+        """Around one message's whole handling (parse, convert, write_batch): tells an adapter that commits
+        concurrent batches together that this one is on its way, so that a group waits for it. BigQuery needs
+        nothing."""
+        yield
+
     @abc.abstractmethod
     def ensure_schema(self) -> None:
         """Create the datasets, tables and views of shared/schema if they are missing."""

@@ -27,6 +27,8 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
 }
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
 DEFAULT_CHECKPOINT_THRESHOLD = "16MiB"  # DuckDB's own
+_LINGER_SECONDS = 0.02  # a push subscription's next delivery arrives a few ms after an answer
+_CONCURRENCY_MEMORY_SECONDS = 1.0  # messages came in concurrently this recently: worth lingering for the next
 
 
 # Another process holds the file (IOException "Could not set lock"), or this process holds it with
@@ -77,6 +79,7 @@ class DuckDBWarehouse(Warehouse):
         release_after_idle: float | None = None,
         checkpoint_threshold: str | None = None,
         threads: int | None = None,
+        gather_seconds: float = 0.0,
     ) -> None:
         self.path = Path(path)
         self.read_only = read_only
@@ -90,6 +93,14 @@ class DuckDBWarehouse(Warehouse):
         self._releaser: threading.Thread | None = None
         self._queue: list[_Ticket] = []
         self._queue_lock = threading.Lock()
+        # Group commit: messages announced (incoming) and not yet queued; the writer waits up to gather_seconds
+        # for them, so that concurrent messages share one insert per table and one commit.
+        self._gather = gather_seconds
+        self._announced = 0
+        self._in_flight = 0
+        self._fed_concurrently_until = 0.0
+        self._arrivals = threading.Condition(self._queue_lock)
+        self._local = threading.local()
 
     # -- connection -------------------------------------------------------------------------
     def _connect(self) -> duckdb.DuckDBPyConnection:
@@ -263,6 +274,55 @@ class DuckDBWarehouse(Warehouse):
             con = self._connect()
             self._insert(con, spec, rows)
 
+    @contextmanager
+    def incoming(self) -> Iterator[None]:
+        with self._arrivals:
+            self._announced += 1
+            self._in_flight += 1
+            if self._in_flight > 1:
+                self._fed_concurrently_until = time.monotonic() + _CONCURRENCY_MEMORY_SECONDS
+            self._arrivals.notify_all()  # a lingering writer takes this one along
+        self._local.announced = True
+        try:
+            yield
+        finally:
+            self._arrived()  # if it never queued a batch (it raised first), nobody waits for it any longer
+            with self._arrivals:
+                self._in_flight -= 1
+
+    def _arrived(self) -> None:
+        """This thread's announced message is queued (or gone): a waiting writer need not wait for it."""
+        if getattr(self._local, "announced", False):
+            self._local.announced = False
+            with self._arrivals:
+                self._announced -= 1
+                self._arrivals.notify_all()
+
+    def _gather_announced(self) -> None:
+        """The writer, holding the writer lock, waits for announced messages still being parsed and converted (at
+        most gather_seconds), so that they join this group rather than each paying an insert per table and a
+        commit of its own (about 2 ms of a 7 ms write for a 1,000-row message). When messages came in concurrently
+        within the last second and none is announced now, it first lingers (at most _LINGER_SECONDS) for the next:
+        a push subscription with two deliveries in flight otherwise settles into writing them one by one, each
+        arriving while the other is written."""
+        if self._gather <= 0:
+            return
+        start = time.monotonic()
+        deadline = start + self._gather
+        with self._arrivals:
+            linger_until = start + min(_LINGER_SECONDS, self._gather) if start < self._fed_concurrently_until else 0
+            while True:
+                now = time.monotonic()
+                if self._announced > 0:
+                    linger_until = 0  # one is coming: wait for it (and any others), not for more
+                    if now >= deadline:
+                        return
+                    self._arrivals.wait(deadline - now)
+                elif now < linger_until:
+                    self._arrivals.wait(linger_until - now)
+                else:
+                    return
+
     def write_batch(self, batch: LoadBatch) -> bool:
         """Group commit: concurrent callers (the loader's threads) queue their batch; whoever holds the writer
         lock writes everything queued in one transaction, so a burst of small messages costs one commit."""
@@ -275,8 +335,10 @@ class DuckDBWarehouse(Warehouse):
         ticket = _Ticket(batch, tables)
         with self._queue_lock:
             self._queue.append(ticket)
+        self._arrived()
         with self._lock:
             if not ticket.done:
+                self._gather_announced()
                 with self._queue_lock:
                     group, self._queue = self._queue, []
                 try:

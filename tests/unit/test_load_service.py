@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
@@ -235,3 +237,23 @@ def test_the_load_function_builds_its_service_at_start_without_opening_the_wareh
     )
     assert done.returncode == 0, done.stderr
     assert not (tmp_path / "w.duckdb").exists()
+
+
+def test_each_message_is_announced_to_the_warehouse_for_its_whole_handling(
+    warehouse: DuckDBWarehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[str] = []
+    incoming = warehouse.incoming
+
+    @contextmanager
+    def recording() -> Iterator[None]:
+        seen.append("in")
+        with incoming():
+            yield
+        seen.append(f"out after {count(warehouse, 'raw.page')} page row(s)")
+
+    monkeypatch.setattr(warehouse, "incoming", recording)
+    LoadService(warehouse).handle("m1", collected_message([{"type": "page", "anonymousId": "a"}]))
+    LoadService(warehouse).handle("m2", b"not ours")
+    assert seen == ["in", "out after 1 page row(s)", "in", "out after 1 page row(s)"]
+    assert warehouse._announced == warehouse._in_flight == 0
