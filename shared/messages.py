@@ -54,6 +54,8 @@ def decode_message(data: bytes) -> bytes:
 
 def to_columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
     """Row objects as columns: every key some row has, in first-seen order, None where a row lacks it."""
+    if len(rows) == 1:  # a single event's row: the common case of a single call
+        return {name: [value] for name, value in rows[0].items()}
     names = list(dict.fromkeys(name for row in rows for name in row))
     if len(names) > 1 and all(len(row) == len(names) for row in rows):  # every row has every key (collect's rows)
         return dict(zip(names, map(list, zip(*map(itemgetter(*names), rows), strict=True)), strict=True))
