@@ -216,7 +216,10 @@ def bench_load(state: Path, messages: int, rows_per_message: int) -> dict[str, A
     # Configured as the loader's is (CDP_* settings), so that the two differ only by Pub/Sub and HTTP.
     settings = platform_settings()
     with DuckDBWarehouse(
-        state / "baseline.duckdb", checkpoint_threshold=settings.duckdb_checkpoint_threshold
+        state / "baseline.duckdb",
+        checkpoint_threshold=settings.duckdb_checkpoint_threshold,
+        threads=settings.duckdb_load_threads,
+        gather_seconds=settings.duckdb_gather_seconds,
     ) as warehouse:
         warehouse.ensure_schema()
         service = LoadService(warehouse)

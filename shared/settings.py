@@ -27,6 +27,18 @@ class PlatformSettings(BaseSettings):
         pattern=r"^\d+(\.\d+)?\s*(B|KB|MB|GB|KiB|MiB|GiB)$",
         description="WAL size at which DuckDB checkpoints (its default 16MB makes a busy loader checkpoint every few messages)",
     )
+    duckdb_load_threads: int = Field(
+        1,
+        ge=1,
+        description="DuckDB threads in the loader: a message's insert is small, and scheduling it on more threads "
+        "costs more CPU than it saves, while the loader's request threads and Pub/Sub already use the cores",
+    )
+    duckdb_gather_seconds: float = Field(
+        0.05,
+        ge=0,
+        description="how long the loader's commit waits for concurrent messages still being parsed, to commit them "
+        "together (each insert statement and commit has a fixed cost of about 1-2 ms)",
+    )
     bigquery_location: str = "asia-northeast3"
     maximum_bytes_billed: int = Field(50 * 1024**3, description="cap on every BigQuery query job")
     collected_topic: str = "collected"

@@ -5,6 +5,10 @@ from cloudevents.http import CloudEvent
 
 from shared.load import handler
 
+# Built as the instance starts, before it takes a push: the warehouse adapter's imports (DuckDB, Arrow, sqlglot;
+# ~0.2 s) would otherwise hold up the first message. Nothing is opened yet: the adapters connect on first use.
+handler.default_service()
+
 
 @functions_framework.cloud_event
 def load(event: CloudEvent) -> None:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from shared.collect.models import BatchEnvelope, Rejection, TrackingCall
 from shared.collect.rows import RowBuilder, RowError
-from shared.messages import CONTENT_ENCODING, encode_message
+from shared.messages import COLUMNS_SCHEMA, CONTENT_ENCODING, encode_message, to_columns
 from shared.pubsub import Publisher, PublishUnavailable
 from shared.timeutil import to_iso, utc_now
 
@@ -28,7 +28,7 @@ MAX_REJECTED_PAYLOAD = 64 * 1024
 SINGLE_CALLS = {"track", "page", "screen", "identify", "alias", "group"}
 # analytics.js posts to short paths.
 SHORT_PATHS = {"t": "track", "p": "page", "s": "screen", "i": "identify", "a": "alias", "g": "group"}
-MESSAGE_SCHEMA = "raw-rows/1"
+MESSAGE_SCHEMA = COLUMNS_SCHEMA  # each table's rows column by column (shared/messages.py)
 
 
 class CollectRequest(BaseModel):
@@ -237,8 +237,9 @@ class CollectService:
             return Rejection(reason_code="invalid_value", reason=str(exc), event_id=event_id, payload=item)
 
     def _publish(self, site_id: str, rows: dict[str, list[dict[str, Any]]], accepted: int) -> str:
+        tables = {name: to_columns(table_rows) for name, table_rows in rows.items()}
         data = encode_message(
-            {"schema": MESSAGE_SCHEMA, "batch_id": uuid.uuid4().hex, "site_id": site_id, "rows": rows}
+            {"schema": MESSAGE_SCHEMA, "batch_id": uuid.uuid4().hex, "site_id": site_id, "tables": tables}
         )
         attributes = {
             "site_id": site_id,
@@ -281,7 +282,7 @@ class CollectService:
                         "schema": MESSAGE_SCHEMA,
                         "batch_id": uuid.uuid4().hex,
                         "site_id": site_id,
-                        "rows": {"ops.rejected": [row]},
+                        "tables": {"ops.rejected": to_columns([row])},
                     }
                 ),
                 {

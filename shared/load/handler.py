@@ -10,12 +10,14 @@ from typing import Any
 
 from shared.load.service import LoadOutcome, LoadService
 from shared.logs import emit
+from shared.settings import platform_settings
 from shared.warehouse import open_warehouse
 
 
 @lru_cache(maxsize=1)
 def default_service() -> LoadService:
-    return LoadService(open_warehouse())
+    settings = platform_settings()
+    return LoadService(open_warehouse(settings, threads=settings.duckdb_load_threads))
 
 
 def _published_at(message: dict[str, Any]) -> datetime | None:

@@ -12,8 +12,8 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, Field
 
-from shared.collect.service import MAX_REJECTED_PAYLOAD, MESSAGE_SCHEMA
-from shared.messages import GZIP_MAGIC, MessageDecodeError, decode_message
+from shared.collect.service import MAX_REJECTED_PAYLOAD
+from shared.messages import COLUMNS_SCHEMA, GZIP_MAGIC, ROWS_SCHEMA, MessageDecodeError, decode_message
 from shared.schema import all_tables
 from shared.timeutil import iso_now
 from shared.warehouse import BadRows, LoadBatch, Warehouse
@@ -52,6 +52,18 @@ def _rejected(
     }
 
 
+def _columns_of(tables: Any) -> dict[str, dict[str, list[Any]]]:
+    """A raw-columns message's tables, checked for shape: each table an object of equal-length lists."""
+    if not isinstance(tables, dict) or not all(isinstance(t, dict) for t in tables.values()):
+        raise PermanentMessageError("message tables must map table names to objects of columns")
+    for name, columns in tables.items():
+        if not all(isinstance(values, list) for values in columns.values()):
+            raise PermanentMessageError(f"message table {name!r}: every column must be a list of values")
+        if len({len(values) for values in columns.values()}) > 1:
+            raise PermanentMessageError(f"message table {name!r}: columns of different lengths")
+    return tables
+
+
 def parse_message(message_id: str, data: bytes, published_at: datetime | None) -> LoadBatch:
     try:
         document = orjson.loads(decode_message(data))
@@ -59,13 +71,19 @@ def parse_message(message_id: str, data: bytes, published_at: datetime | None) -
         raise PermanentMessageError(str(exc)) from None
     except orjson.JSONDecodeError as exc:
         raise PermanentMessageError(f"message is not JSON: {exc}") from None
-    if not isinstance(document, dict) or document.get("schema") != MESSAGE_SCHEMA:
-        found = document.get("schema") if isinstance(document, dict) else type(document).__name__
-        raise PermanentMessageError(f"message schema is {found!r}, expected {MESSAGE_SCHEMA!r}")
-    rows = document.get("rows")
-    if not isinstance(rows, dict) or not all(isinstance(v, list) for v in rows.values()):
-        raise PermanentMessageError("message rows must map table names to lists of rows")
-    unknown = sorted(set(rows) - set(all_tables()))
+    schema = document.get("schema") if isinstance(document, dict) else None
+    rows: dict[str, list[Any]] = {}
+    columns: dict[str, dict[str, list[Any]]] = {}
+    if schema == COLUMNS_SCHEMA:  # what collect publishes
+        columns = _columns_of(document.get("tables"))
+    elif schema == ROWS_SCHEMA:  # what older collects published, and hand-published messages
+        rows = document.get("rows")
+        if not isinstance(rows, dict) or not all(isinstance(v, list) for v in rows.values()):
+            raise PermanentMessageError("message rows must map table names to lists of rows")
+    else:
+        found = schema if isinstance(document, dict) else type(document).__name__
+        raise PermanentMessageError(f"message schema is {found!r}, expected {COLUMNS_SCHEMA!r} or {ROWS_SCHEMA!r}")
+    unknown = sorted({*rows, *columns} - set(all_tables()))
     if unknown:
         raise PermanentMessageError(f"message names unknown table(s) {unknown}")
     # Rows are checked against their tables by the warehouse, column by column: no second, slower pass here.
@@ -74,7 +92,7 @@ def parse_message(message_id: str, data: bytes, published_at: datetime | None) -
     batch_id = document.get("batch_id")
     ledger_id = batch_id if isinstance(batch_id, str) and batch_id else message_id
     return LoadBatch.model_construct(
-        message_id=ledger_id, published_at=published_at, site_id=document.get("site_id"), rows=rows
+        message_id=ledger_id, published_at=published_at, site_id=document.get("site_id"), rows=rows, columns=columns
     )
 
 
@@ -83,6 +101,10 @@ class LoadService:
         self.warehouse = warehouse
 
     def handle(self, message_id: str, data: bytes, published_at: datetime | None = None) -> LoadOutcome:
+        with self.warehouse.incoming():  # a concurrent message's commit may wait for this one and take it along
+            return self._handle(message_id, data, published_at)
+
+    def _handle(self, message_id: str, data: bytes, published_at: datetime | None) -> LoadOutcome:
         try:
             batch = parse_message(message_id, data, published_at)
         except PermanentMessageError as exc:
@@ -96,7 +118,7 @@ class LoadService:
                 published_at=published_at,
                 rows={"ops.rejected": [_rejected(message_id, "message", "bad_message", str(exc), text, None)]},
             )
-        for _ in range(len(batch.rows) + 1):
+        for _ in range(len(batch.tables) + 1):
             try:
                 written = self.warehouse.write_batch(batch)
                 return LoadOutcome(
@@ -115,6 +137,7 @@ def _move_to_rejected(batch: LoadBatch, bad: BadRows) -> LoadBatch:
     """Rows that do not fit their table move to ops.rejected with the reason; the rest loads."""
     if bad.table == "ops.rejected":
         raise bad  # our own records must fit: a bug to see, not data to hide
+    batch = batch.as_rows()  # rare: row by row from here (BadRows numbers rows in the order either form has)
     kept = batch.rows[bad.table]
     moved = [
         _rejected(

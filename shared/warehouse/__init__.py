@@ -12,8 +12,11 @@ from shared.warehouse.base import (
 )
 
 
-def open_warehouse(settings: PlatformSettings | None = None, *, read_only: bool = False) -> Warehouse:
-    """The warehouse the settings name (CDP_WAREHOUSE)."""
+def open_warehouse(
+    settings: PlatformSettings | None = None, *, read_only: bool = False, threads: int | None = None
+) -> Warehouse:
+    """The warehouse the settings name (CDP_WAREHOUSE). `threads` caps DuckDB's threads (the loader's setting);
+    BigQuery has nothing to cap."""
     settings = settings or platform_settings()
     if settings.warehouse == "bigquery":
         from shared.warehouse.bigquery import BigQueryWarehouse
@@ -30,6 +33,8 @@ def open_warehouse(settings: PlatformSettings | None = None, *, read_only: bool 
         read_only=read_only,
         release_after_idle=settings.duckdb_release_after_idle,
         checkpoint_threshold=settings.duckdb_checkpoint_threshold,
+        threads=threads,
+        gather_seconds=settings.duckdb_gather_seconds,
     )
 
 

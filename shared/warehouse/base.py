@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from shared.messages import column_height, to_rows
 from shared.schema import TableSpec
 from shared.timeutil import iso_now, to_iso
 
@@ -33,20 +34,38 @@ class BadRows(Exception):
 
 
 class LoadBatch(BaseModel):
-    """One Pub/Sub message's worth of rows, written together with its ledger entry."""
+    """One Pub/Sub message's worth of rows, written together with its ledger entry. A table's rows come either as
+    row objects (`rows`) or column by column (`columns`, as collect publishes them), never both."""
 
     message_id: str = Field(description="ledger key: collect's batch id (or the Pub/Sub message id)")
     published_at: datetime | None = None
     site_id: str | None = None
     rows: dict[str, list[dict[str, Any]]] = Field(default_factory=dict, description="qualified table -> rows")
+    columns: dict[str, dict[str, list[Any]]] = Field(
+        default_factory=dict, description="qualified table -> column -> values (all of a table's of equal length)"
+    )
+
+    def _count(self, name: str) -> int:
+        return len(self.rows[name]) if name in self.rows else column_height(self.columns.get(name, {}))
+
+    @property
+    def tables(self) -> list[str]:
+        return [*self.rows, *self.columns]
 
     @property
     def row_count(self) -> int:
-        return sum(len(r) for t, r in self.rows.items() if t != "ops.rejected")
+        return sum(self._count(t) for t in self.tables if t != "ops.rejected")
 
     @property
     def rejected_count(self) -> int:
-        return len(self.rows.get("ops.rejected", []))
+        return self._count("ops.rejected")
+
+    def as_rows(self) -> LoadBatch:
+        """The same batch with every table as row objects: for adapters and paths that go row by row."""
+        if not self.columns:
+            return self
+        rows = {**self.rows, **{name: to_rows(columns) for name, columns in self.columns.items()}}
+        return self.model_copy(update={"rows": rows, "columns": {}})
 
     def ledger_row(self) -> dict[str, Any]:
         """Its ops.load_batches row."""
@@ -149,6 +168,13 @@ class Warehouse(abc.ABC):
     def bulk_writes(self) -> Iterator[None]:
         """Around a run of large writes (refine): what the warehouse does to make them cheap, and undoes after.
         BigQuery needs nothing."""
+        yield
+
+    @contextmanager
+    def incoming(self) -> Iterator[None]:
+        """Around one message's whole handling (parse, convert, write_batch): tells an adapter that commits
+        concurrent batches together that this one is on its way, so that a group waits for it. BigQuery needs
+        nothing."""
         yield
 
     @abc.abstractmethod

@@ -364,6 +364,7 @@ class BigQueryWarehouse(Warehouse):
         minute; what gets through is removed by the raw_unique views and `QUALIFY ROW_NUMBER() OVER
         (PARTITION BY event_id ...) = 1` in later stages. A ledger row means every row of its batch was
         written before it; a batch may have more than one ledger row."""
+        batch = batch.as_rows()  # insertAll takes row objects
         specs = {name: table(name) for name in batch.rows}
         for name, rows in batch.rows.items():
             problem = bad_rows(specs[name], rows) if rows else None

@@ -33,7 +33,7 @@ from google.cloud import bigquery
 
 from shared.collect.service import CollectRequest, CollectService
 from shared.load.service import LoadService, parse_message
-from shared.messages import decode_message
+from shared.messages import column_height, decode_message, to_columns, to_rows
 from shared.schema import RAW_TABLES, all_tables, datasets
 from shared.warehouse import BadRows, LoadBatch, WarehouseUnavailable, load_sql
 from shared.warehouse.bigquery import BigQueryWarehouse
@@ -276,7 +276,8 @@ def test_ensure_schema_adds_columns_an_older_table_lacks(bare: Emulated) -> None
 
 def test_write_batch_from_the_collector_is_counted_exactly(bq: Emulated) -> None:
     batch = loader_batch()
-    assert {t: len(r) for t, r in batch.rows.items()} == {
+    assert batch.rows == {}  # collect publishes columns
+    assert {t: column_height(c) for t, c in batch.columns.items()} == {
         "raw.page": 1,
         "raw.land": 1,
         "raw.event": 1,
@@ -294,7 +295,7 @@ def test_write_batch_from_the_collector_is_counted_exactly(bq: Emulated) -> None
             "stage": "collect",
             "reason_code": "invalid_event",
             "records": 1,
-            "example_reason": batch.rows["ops.rejected"][0]["reason"],
+            "example_reason": batch.columns["ops.rejected"]["reason"][0],
         }
     ]
     (ledger,) = bq.warehouse.query("SELECT * FROM ops.load_batches")
@@ -373,10 +374,10 @@ def test_a_redelivered_message_is_written_again_and_seen_once(bq: Emulated) -> N
 
 def test_bad_rows_raise_with_their_index_before_anything_is_written(bq: Emulated) -> None:
     batch = loader_batch()
-    last_table = list(batch.rows)[-1]
-    good = batch.rows[last_table][0]
+    last_table = list(batch.columns)[-1]
+    good = to_rows(batch.columns[last_table])[0]
     broken = {**good, "event_time" if "event_time" in good else "received_at": "last tuesday"}
-    batch.rows[last_table] = [good, broken]
+    batch.columns[last_table] = to_columns([good, broken])
 
     with pytest.raises(BadRows) as raised:
         bq.warehouse.write_batch(batch)
@@ -391,7 +392,7 @@ def test_bad_rows_raise_with_their_index_before_anything_is_written(bq: Emulated
 def test_load_service_moves_a_row_that_does_not_fit_to_rejected(bq: Emulated) -> None:
     message_id, data = collect(_events())
     document = orjson.loads(decode_message(data))
-    document["rows"]["raw.event"][0]["price"] = "eighty-nine thousand"  # FLOAT64 column
+    document["tables"]["raw.event"]["price"][0] = "eighty-nine thousand"  # FLOAT64 column
     tampered = orjson.dumps(document)
 
     outcome = LoadService(bq.warehouse).handle(message_id, tampered, RECEIVED)
@@ -424,7 +425,7 @@ def test_a_message_that_is_not_rows_is_kept_as_rejected(bq: Emulated) -> None:
 
 
 def test_insert_rows_sends_large_tables_in_several_requests(bq: Emulated) -> None:
-    template = loader_batch().rows["raw.event"][0]
+    template = to_rows(loader_batch().columns["raw.event"])[0]
     rows = [{**template, "event_id": f"bulk-{i:05d}", "properties": "x" * 500} for i in range(1_234)]
 
     bq.warehouse.insert_rows("raw.event", rows)

@@ -18,7 +18,7 @@ from google.cloud import pubsub_v1
 
 from local.processes import free_port
 from local.stack import REPO, LocalStack, StackSettings
-from shared.collect.service import MESSAGE_SCHEMA
+from shared.messages import ROWS_SCHEMA
 from shared.warehouse.duckdb import DuckDBWarehouse
 from tests.conftest import RunningStack
 
@@ -178,7 +178,7 @@ def test_a_redelivered_push_writes_nothing_twice(local_stack: RunningStack) -> N
             }
         ]
     }
-    data = orjson.dumps({"schema": MESSAGE_SCHEMA, "site_id": "s", "rows": rows})
+    data = orjson.dumps({"schema": ROWS_SCHEMA, "site_id": "s", "rows": rows})  # plain JSON of row objects
     envelope = {
         "message": {
             "data": base64.b64encode(data).decode(),
@@ -214,7 +214,7 @@ def test_the_same_events_published_twice_are_seen_once(local_stack: RunningStack
             }
         ]
     }
-    data = orjson.dumps({"schema": MESSAGE_SCHEMA, "site_id": "s", "rows": rows})
+    data = orjson.dumps({"schema": ROWS_SCHEMA, "site_id": "s", "rows": rows})  # plain JSON of row objects
     os.environ["PUBSUB_EMULATOR_HOST"] = local_stack.stack.pubsub_host
     publisher = pubsub_v1.PublisherClient()
     topic = publisher.topic_path(local_stack.stack.settings.project, local_stack.stack.settings.collected_topic)

@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from shared.messages import decode_message
+from shared.messages import decode_message, to_rows
 from shared.pubsub import PublishUnavailable
 
 
@@ -24,4 +24,10 @@ class RecordingPublisher:
         return str(len(self.messages))
 
     def rows(self, table: str) -> list[dict[str, Any]]:
-        return [row for message, _ in self.messages for row in message["rows"].get(table, [])]
+        return [
+            row
+            for message, _ in self.messages
+            for row in (
+                to_rows(message["tables"].get(table, {})) if "tables" in message else message["rows"].get(table, [])
+            )
+        ]

@@ -13,6 +13,7 @@ import requests.exceptions
 from google.api_core import exceptions as api_exceptions
 from google.cloud import bigquery
 
+from shared.messages import to_columns
 from shared.schema import RAW_TABLES, all_tables, table
 from shared.warehouse import BadRows, LoadBatch, WarehouseUnavailable
 from shared.warehouse.bigquery import (
@@ -448,6 +449,29 @@ def test_write_batch_validates_every_table_first_then_writes_the_ledger_last() -
         "rejected_count": 1,
     }
     assert datetime.fromisoformat(row["loaded_at"]).tzinfo is not None
+
+
+def test_write_batch_sends_a_column_major_batch_as_the_rows_it_holds() -> None:
+    rows = [_page_row("e0"), {**_page_row("e1"), "user_id": "u1"}]  # a key only the second row has
+    by_rows, by_columns = RecordingClient(), RecordingClient()
+    _warehouse(by_rows).write_batch(LoadBatch(message_id="m", rows={"raw.page": rows}))
+    _warehouse(by_columns).write_batch(LoadBatch(message_id="m", columns={"raw.page": to_columns(rows)}))
+
+    page_rows, column_rows = by_rows.inserts[0], by_columns.inserts[0]
+    assert (column_rows["table"], column_rows["row_ids"]) == ("proj.raw.page", ["e0", "e1"])
+    assert column_rows["rows"] == [{**row, "user_id": row.get("user_id")} for row in page_rows["rows"]]
+    assert by_columns.inserts[1]["rows"][0]["row_count"] == 2
+
+
+def test_write_batch_finds_a_bad_row_in_a_column_major_batch_and_writes_nothing() -> None:
+    client = RecordingClient()
+    columns = to_columns([_page_row("e0"), {**_page_row("e1"), "event_time": "last tuesday"}])
+
+    with pytest.raises(BadRows) as raised:
+        _warehouse(client).write_batch(LoadBatch(message_id="m", columns={"raw.page": columns}))
+
+    assert (raised.value.table, list(raised.value.bad)) == ("raw.page", [1])
+    assert client.inserts == []
 
 
 def test_write_batch_with_a_bad_row_anywhere_writes_nothing() -> None:

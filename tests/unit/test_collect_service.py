@@ -61,7 +61,8 @@ def test_batch_is_classified_into_the_five_tables_and_one_message() -> None:
     assert (result.status, result.accepted, result.rejected) == (200, 8, 0)
     assert len(pub.messages) == 1
     message, attributes = pub.messages[0]
-    assert {t: len(r) for t, r in message["rows"].items()} == {
+    assert message["schema"] == "raw-columns/1"  # each table column by column
+    assert {t: len(c["event_id"]) for t, c in message["tables"].items()} == {
         "raw.user": 2,
         "raw.page": 2,
         "raw.land": 1,
@@ -70,7 +71,7 @@ def test_batch_is_classified_into_the_five_tables_and_one_message() -> None:
     }
     assert attributes == {
         "site_id": "shop",
-        "schema": "raw-rows/1",
+        "schema": "raw-columns/1",
         "events": "8",
         "rejected": "0",
         "content_encoding": "gzip",

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import duckdb
 import pytest
 
+from shared.messages import to_columns
 from shared.warehouse import BadRows, LoadBatch
+from shared.warehouse import duckdb as duckdb_adapter
 from shared.warehouse.duckdb import DuckDBWarehouse, WarehouseSchemaError
 
 EPOCH = {"since": "2000-01-01T00:00:00Z"}
@@ -89,7 +94,10 @@ def test_concurrent_batches_commit_together_and_each_caller_gets_its_own_outcome
         rows = [page_row(f"e{n}-{i}") for i in range(5)]
         if n == 7:
             rows[2] = {**rows[2], "event_time": "not a time"}
-        return LoadBatch(message_id="m-bad" if n == 7 else f"m{n % 20}", rows={"raw.page": rows})  # most twice
+        message_id = "m-bad" if n == 7 else f"m{n % 20}"  # most twice
+        if n % 2:  # half of them column by column, as collect publishes (the bad one too), half as row objects
+            return LoadBatch(message_id=message_id, columns={"raw.page": to_columns(rows)})
+        return LoadBatch(message_id=message_id, rows={"raw.page": rows})
 
     def write(n: int) -> str:
         try:
@@ -109,6 +117,9 @@ def test_concurrent_batches_commit_together_and_each_caller_gets_its_own_outcome
         assert sorted(results) == ["seen", "written"], (message, results)
     assert warehouse.query("SELECT COUNT(*) AS n FROM ops.load_batches") == [{"n": 20}]
     assert warehouse.query("SELECT COUNT(*) AS n FROM raw.page") == [{"n": 100}]
+    assert warehouse.query(
+        "SELECT COUNT(*) AS n FROM raw.page WHERE event_id LIKE 'e7-%' OR event_id LIKE 'e27-%'"
+    ) == [{"n": 5}]  # m7 once, from its second delivery; the bad batch wrote nothing
 
 
 def test_when_the_file_cannot_be_opened_every_waiting_caller_hears_it(tmp_path: Path) -> None:
@@ -155,3 +166,164 @@ def test_bulk_writes_defer_checkpoints_then_restore_the_configured_threshold(tmp
         with default.bulk_writes():
             assert threshold(default) == "7.4 GiB"
         assert threshold(default) == "16.0 MiB"
+
+
+def test_the_loaders_thread_cap_holds_on_every_connection_and_others_keep_duckdbs_default(tmp_path: Path) -> None:
+    def threads(wh: DuckDBWarehouse) -> int:
+        return int(wh._connect().execute("SELECT current_setting('threads')").fetchone()[0])
+
+    capped = DuckDBWarehouse(tmp_path / "w.duckdb", threads=1)
+    capped.ensure_schema()
+    assert threads(capped) == 1
+    capped.close()  # let go of the file, as the loader does when idle: the reopened connection is capped too
+    assert threads(capped) == 1
+    capped.write_batch(LoadBatch(message_id="m1", rows={"raw.page": [page_row("e1")]}))
+    capped.close()
+    with DuckDBWarehouse(tmp_path / "w.duckdb") as default:
+        assert threads(default) == duckdb.connect().execute("SELECT current_setting('threads')").fetchone()[0]
+        assert default.query("SELECT COUNT(*) AS n FROM raw.page") == [{"n": 1}]
+
+
+def test_the_load_function_opens_its_warehouse_with_the_loaders_thread_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.load import handler
+    from shared.settings import platform_settings
+
+    monkeypatch.setenv("CDP_DUCKDB_PATH", str(tmp_path / "w.duckdb"))
+    monkeypatch.setenv("CDP_DUCKDB_LOAD_THREADS", "2")
+    platform_settings.cache_clear()
+    handler.default_service.cache_clear()
+    try:
+        warehouse = handler.default_service().warehouse
+        assert isinstance(warehouse, DuckDBWarehouse)
+        assert int(warehouse._connect().execute("SELECT current_setting('threads')").fetchone()[0]) == 2
+        warehouse.close()
+    finally:
+        platform_settings.cache_clear()
+        handler.default_service.cache_clear()
+
+
+def test_a_column_batch_loads_typed_rows_like_a_row_batch(tmp_path: Path) -> None:
+    rows = [page_row("e1"), {**page_row("e2"), "user_id": "u2", "event_time": "2026-11-23T19:00:00+09:00"}]
+    loaded = []
+    for name, batch in (
+        ("rows", LoadBatch(message_id="m1", site_id="s", rows={"raw.page": rows})),
+        ("columns", LoadBatch(message_id="m1", site_id="s", columns={"raw.page": to_columns(rows)})),
+    ):
+        with DuckDBWarehouse(tmp_path / f"{name}.duckdb") as w:
+            w.ensure_schema()
+            assert w.write_batch(batch) is True
+            assert w.write_batch(batch) is False  # the ledger knows it
+            ledger = w.query("SELECT row_count, rejected_count FROM ops.load_batches")
+            loaded.append((w.query("SELECT * FROM raw.page ORDER BY event_id"), ledger))
+    assert loaded[0] == loaded[1]
+    pages, ledger = loaded[1]
+    assert ledger == [{"row_count": 2, "rejected_count": 0}]
+    assert [p["user_id"] for p in pages] == [None, "u2"]
+    assert pages[1]["event_time"].isoformat() == "2026-11-23T10:00:00+00:00"
+
+
+# -- gathering concurrent messages into one commit ----------------------------------------------------
+
+
+def _gathering(tmp_path: Path, gather: float) -> tuple[DuckDBWarehouse, list[int]]:
+    warehouse = DuckDBWarehouse(tmp_path / "g.duckdb", gather_seconds=gather)
+    warehouse.ensure_schema()
+    groups: list[int] = []
+    write_group = warehouse._write_group
+
+    def recording(group: list) -> None:
+        groups.append(len(group))
+        write_group(group)
+
+    warehouse._write_group = recording  # type: ignore[method-assign]
+    return warehouse, groups
+
+
+def _message(warehouse: DuckDBWarehouse, n: int, *, delay: float = 0.0, fail: bool = False) -> float:
+    """One message as LoadService handles it: announced, `delay` of parsing, then written. Returns when it was
+    written (monotonic)."""
+    with warehouse.incoming():
+        time.sleep(delay)
+        if fail:
+            raise ValueError("not ours")
+        warehouse.write_batch(LoadBatch(message_id=f"m{n}", rows={"raw.page": [page_row(f"e{n}")]}))
+    return time.monotonic()
+
+
+def test_a_commit_waits_for_a_message_still_being_parsed_and_takes_it_along(tmp_path: Path) -> None:
+    warehouse, groups = _gathering(tmp_path, gather=2.0)
+    with ThreadPoolExecutor(2) as pool:
+        slow = pool.submit(_message, warehouse, 1, delay=0.2)
+        time.sleep(0.05)  # announced, still parsing
+        fast = pool.submit(_message, warehouse, 2)
+        assert abs(fast.result() - slow.result()) < 0.1  # the fast one waited for the slow one
+    assert groups == [2]
+    assert warehouse.query("SELECT COUNT(*) AS n FROM ops.load_batches") == [{"n": 2}]
+    assert warehouse.query("SELECT COUNT(*) AS n FROM raw.page") == [{"n": 2}]
+
+
+def test_a_commit_waits_no_longer_than_gather_seconds(tmp_path: Path) -> None:
+    warehouse, groups = _gathering(tmp_path, gather=0.1)
+    with ThreadPoolExecutor(2) as pool:
+        slow = pool.submit(_message, warehouse, 1, delay=1.0)
+        time.sleep(0.05)
+        started = time.monotonic()
+        fast = pool.submit(_message, warehouse, 2)
+        assert fast.result() - started < 0.6
+        slow.result()
+    assert groups == [1, 1]
+
+
+def test_a_message_that_fails_before_writing_is_not_waited_for(tmp_path: Path) -> None:
+    warehouse, groups = _gathering(tmp_path, gather=5.0)
+    with ThreadPoolExecutor(2) as pool:
+        failing = pool.submit(_message, warehouse, 1, delay=0.2, fail=True)
+        time.sleep(0.05)
+        started = time.monotonic()
+        fast = pool.submit(_message, warehouse, 2)
+        assert fast.result() - started < 1.0  # released when the other gave up, not after 5 s
+        with pytest.raises(ValueError):
+            failing.result()
+    assert groups == [1]
+    assert warehouse.query("SELECT message_id FROM ops.load_batches") == [{"message_id": "m2"}]
+
+
+def test_one_message_at_a_time_never_waits(tmp_path: Path) -> None:
+    warehouse, groups = _gathering(tmp_path, gather=1.0)
+    started = time.monotonic()
+    for n in range(10):
+        _message(warehouse, n)
+    assert time.monotonic() - started < 1.0
+    assert groups == [1] * 10
+
+
+def test_after_concurrent_messages_a_lone_commit_lingers_for_the_next_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A push subscription with two deliveries in flight: the next message arrives a few ms after an answer."""
+    monkeypatch.setattr(duckdb_adapter, "_LINGER_SECONDS", 0.5)  # 20 ms in use; room here for a busy machine
+    warehouse, groups = _gathering(tmp_path, gather=2.0)
+    with ThreadPoolExecutor(2) as pool:
+        first = [pool.submit(_message, warehouse, n, delay=0.05) for n in (1, 2)]  # concurrently: remembered
+        [f.result() for f in first]
+        lone = pool.submit(_message, warehouse, 3)
+        time.sleep(0.05)  # inside the linger
+        late = pool.submit(_message, warehouse, 4, delay=0.05)
+        assert abs(lone.result() - late.result()) < 0.1
+    assert groups == [2, 2]
+    assert warehouse.query("SELECT COUNT(*) AS n FROM raw.page") == [{"n": 4}]
+
+
+def test_without_concurrency_lately_a_lone_commit_does_not_linger(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(duckdb_adapter, "_LINGER_SECONDS", 0.5)
+    warehouse, groups = _gathering(tmp_path, gather=2.0)
+    with ThreadPoolExecutor(2) as pool:
+        lone = pool.submit(_message, warehouse, 1)
+        time.sleep(0.05)
+        late = pool.submit(_message, warehouse, 2, delay=0.2)
+        assert late.result() - lone.result() > 0.1  # the first did not wait for the second
+    assert groups == [1, 1]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
@@ -11,7 +13,7 @@ import pytest
 from shared.collect.service import CollectRequest, CollectService
 from shared.load import handler
 from shared.load.service import LoadService
-from shared.messages import decode_message, encode_message
+from shared.messages import ROWS_SCHEMA, decode_message, encode_message, to_rows
 from shared.warehouse.duckdb import DuckDBWarehouse
 from tests.unit.fakes import RecordingPublisher
 
@@ -94,13 +96,16 @@ def test_a_row_that_does_not_fit_moves_to_rejected_and_the_rest_loads(warehouse:
     message = orjson.loads(
         collected_message([{"type": "page", "anonymousId": "a"}, {"type": "page", "anonymousId": "b"}])
     )
-    message["rows"]["raw.page"][1]["event_time"] = "not a time"
-    outcome = LoadService(warehouse).handle("m4", orjson.dumps(message))
+    message["tables"]["raw.page"]["event_time"][1] = "not a time"
+    outcome = LoadService(warehouse).handle("m4", encode_message(message))
     assert (outcome.rows, outcome.rejected) == (3, 1)  # one page + two landings
-    assert count(warehouse, "raw.page") == 1
-    rejected = warehouse.query("SELECT reason_code, event_id, payload FROM ops.rejected")[0]
+    assert warehouse.query("SELECT anonymous_id FROM raw.page") == [{"anonymous_id": "a"}]
+    rejected = warehouse.query("SELECT reason_code, reason, event_id, payload FROM ops.rejected")[0]
     assert rejected["reason_code"] == "row_does_not_fit"
+    assert "raw.page.event_time: 'not a time' is not a TIMESTAMP" in rejected["reason"]
+    assert rejected["event_id"] == message["tables"]["raw.page"]["event_id"][1]
     assert orjson.loads(rejected["payload"])["event_time"] == "not a time"
+    assert orjson.loads(rejected["payload"])["anonymous_id"] == "b"
 
 
 def test_the_cloud_event_edge_reads_the_push_envelope(warehouse: DuckDBWarehouse) -> None:
@@ -129,3 +134,126 @@ def test_the_ledger_key_survives_an_emulator_restart(warehouse: DuckDBWarehouse)
     assert service.handle("1", second).written
     assert service.handle("1", second).written is False  # a true redelivery
     assert count(warehouse, "raw.page") == 2
+
+
+def _rows_message(message: dict) -> dict:
+    """The same message as an older collect published it: row objects."""
+    rows = {name: to_rows(columns) for name, columns in message["tables"].items()}
+    return {**{k: v for k, v in message.items() if k != "tables"}, "schema": ROWS_SCHEMA, "rows": rows}
+
+
+@pytest.mark.parametrize(
+    "older",
+    [lambda m: orjson.dumps(_rows_message(m)), lambda m: encode_message(_rows_message(m))],
+    ids=["plain", "gzip"],
+)
+def test_messages_of_row_objects_still_in_flight_load_the_same_rows_as_columns(tmp_path: Path, older) -> None:
+    events = [
+        {"type": "page", "anonymousId": "a", "properties": {"url": "https://shop.kr/?utm_source=naver"}},
+        {"type": "track", "anonymousId": "a", "userId": "u1", "event": "Order Completed",
+         "properties": {"order_id": "o1", "revenue": 59000}},
+        {"type": "identify", "userId": "u1", "traits": {"email": "a@b.kr", "birthday": "1990-01-02"}},
+    ]  # fmt: skip
+    message = orjson.loads(collected_message(events))
+    assert message["schema"] == "raw-columns/1"
+    loaded = {}
+    for name, data in (("columns", encode_message(message)), ("rows", older(message))):
+        with DuckDBWarehouse(tmp_path / f"{name}.duckdb") as w:
+            w.ensure_schema()
+            outcome = LoadService(w).handle("m1", data)
+            assert (outcome.written, outcome.rows, outcome.rejected) == (True, 4, 0)  # page, its landing, conv, user
+            loaded[name] = {
+                t: w.query(f"SELECT * FROM {t} ORDER BY event_id")
+                for t in ("raw.page", "raw.land", "raw.conv", "raw.user")
+            }
+    assert loaded["columns"] == loaded["rows"]
+    conv = loaded["columns"]["raw.conv"][0]
+    assert (conv["revenue"], conv["order_id"], conv["event_time"].tzinfo is not None) == (59000.0, "o1", True)
+    assert orjson.loads(conv["raw"])["event"] == "Order Completed"  # the whole event, per row
+
+
+@pytest.mark.parametrize(
+    ("tables", "reason"),
+    [
+        ({"raw.page": {"event_id": ["e1", "e2"], "site_id": ["s"]}}, "columns of different lengths"),
+        ({"raw.page": {"event_id": "e1"}}, "every column must be a list"),
+        ({"raw.page": [{"event_id": "e1"}]}, "objects of columns"),
+        ({"raw.nope": {"event_id": ["e1"]}}, "unknown table(s) ['raw.nope']"),
+    ],
+)
+def test_a_column_message_of_the_wrong_shape_is_kept_as_rejected(
+    warehouse: DuckDBWarehouse, tables: dict, reason: str
+) -> None:
+    data = encode_message({"schema": "raw-columns/1", "batch_id": "b1", "tables": tables})
+    outcome = LoadService(warehouse).handle("m5", data)
+    assert (outcome.written, outcome.rows, outcome.rejected) == (True, 0, 1)
+    row = warehouse.query("SELECT reason_code, reason FROM ops.rejected")[0]
+    assert row["reason_code"] == "bad_message" and reason in row["reason"]
+    assert count(warehouse, "raw.page") == 0
+
+
+def test_an_unknown_schema_names_both_it_reads(warehouse: DuckDBWarehouse) -> None:
+    LoadService(warehouse).handle("m6", orjson.dumps({"schema": "raw-rows/9", "rows": {}}))
+    reason = warehouse.query("SELECT reason FROM ops.rejected")[0]["reason"]
+    assert "'raw-rows/9'" in reason and "'raw-columns/1'" in reason and "'raw-rows/1'" in reason
+
+
+def test_a_column_row_missing_a_required_value_is_rejected_and_the_rest_loads(warehouse: DuckDBWarehouse) -> None:
+    message = orjson.loads(collected_message([{"type": "page", "anonymousId": a} for a in "abc"]))
+    message["tables"]["raw.page"]["site_id"][0] = None  # required
+    outcome = LoadService(warehouse).handle("m7", encode_message(message))
+    assert (outcome.rows, outcome.rejected) == (5, 1)  # two pages, three landings
+    (row,) = warehouse.query("SELECT reason, event_id FROM ops.rejected")
+    assert "raw.page.site_id is required" in row["reason"]
+    assert row["event_id"] == message["tables"]["raw.page"]["event_id"][0]
+    assert [r["anonymous_id"] for r in warehouse.query("SELECT anonymous_id FROM raw.page ORDER BY 1")] == ["b", "c"]
+
+
+def test_a_column_the_table_does_not_have_rejects_the_rows_that_carry_it(warehouse: DuckDBWarehouse) -> None:
+    message = orjson.loads(collected_message([{"type": "page", "anonymousId": a} for a in "ab"]))
+    message["tables"]["raw.page"]["colour"] = [None, "red"]  # a column is every row's key, null or not
+    outcome = LoadService(warehouse).handle("m8", encode_message(message))
+    assert (outcome.rows, outcome.rejected) == (2, 2)  # the landings load
+    reasons = [r["reason"] for r in warehouse.query("SELECT reason FROM ops.rejected")]
+    assert reasons == ["raw.page has no column(s) ['colour']"] * 2
+    assert (count(warehouse, "raw.page"), count(warehouse, "raw.land")) == (0, 2)
+
+
+def test_the_load_function_builds_its_service_at_start_without_opening_the_warehouse(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import runpy, sys; from shared.load import handler\n"
+        "runpy.run_path('functions/load/main.py')\n"
+        "service = handler.default_service()\n"
+        "assert handler.default_service.cache_info().misses == 1, 'built again on the first message'\n"
+        "assert service.warehouse._connection is None, 'the file is held before any message'\n"
+        "assert 'shared.warehouse.duckdb' in sys.modules\n"
+    )
+    env = {"CDP_DUCKDB_PATH": str(tmp_path / "w.duckdb"), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "w.duckdb").exists()
+
+
+def test_each_message_is_announced_to_the_warehouse_for_its_whole_handling(
+    warehouse: DuckDBWarehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[str] = []
+    incoming = warehouse.incoming
+
+    @contextmanager
+    def recording() -> Iterator[None]:
+        seen.append("in")
+        with incoming():
+            yield
+        seen.append(f"out after {count(warehouse, 'raw.page')} page row(s)")
+
+    monkeypatch.setattr(warehouse, "incoming", recording)
+    LoadService(warehouse).handle("m1", collected_message([{"type": "page", "anonymousId": "a"}]))
+    LoadService(warehouse).handle("m2", b"not ours")
+    assert seen == ["in", "out after 1 page row(s)", "in", "out after 1 page row(s)"]
+    assert warehouse._announced == warehouse._in_flight == 0

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from shared import messages
-from shared.messages import MessageDecodeError, decode_message, encode_message
+from shared.messages import MessageDecodeError, column_height, decode_message, encode_message, to_columns, to_rows
 
 
 def test_round_trip_and_plain_json_still_reads() -> None:
@@ -28,3 +28,26 @@ def test_broken_and_oversized_gzip_are_named(monkeypatch: pytest.MonkeyPatch) ->
     bomb = zlib.compress(b"0" * 100_000, 9, wbits=31)
     with pytest.raises(MessageDecodeError, match="more than 1000 bytes"):
         decode_message(bomb)
+
+
+def test_rows_to_columns_and_back() -> None:
+    rows = [{"a": 1, "b": "x"}, {"b": "y", "c": [1]}, {}]
+    columns = to_columns(rows)
+    assert columns == {"a": [1, None, None], "b": ["x", "y", None], "c": [None, [1], None]}
+    assert column_height(columns) == 3 and column_height({}) == 0 and to_columns([]) == {}
+    assert to_rows(columns) == [
+        {"a": 1, "b": "x", "c": None},
+        {"a": None, "b": "y", "c": [1]},
+        {"a": None, "b": None, "c": None},
+    ]
+    with pytest.raises(ValueError):
+        to_rows({"a": [1, 2], "b": [1]})  # columns of different lengths are not a table
+
+
+def test_rows_with_the_same_keys_in_any_order_become_the_same_columns() -> None:
+    rows = [{"a": 1, "b": "x"}, {"b": "y", "a": 2}]  # every row has every key (collect's rows)
+    columns = to_columns(rows)
+    assert columns == {"a": [1, 2], "b": ["x", "y"]}
+    assert all(type(values) is list for values in columns.values())
+    assert to_rows(columns) == rows
+    assert to_columns([{"a": 1}]) == {"a": [1]}
