@@ -13,6 +13,29 @@ from sqlglot.errors import ErrorLevel
 _BIGQUERY_ONLY_OPTIONS = frozenset({"expiration_timestamp"})
 
 
+def _duckdb_equivalents(tree: exp.Expression) -> exp.Expression:
+    """GoogleSQL that sqlglot would translate wrongly, translated here:
+    - BIGNUMERIC holds whole-number ordering keys here (time and a hash packed into one value below 10^29,
+      profiles_insert.sql); sqlglot makes it DECIMAL(38, 5): HUGEINT holds them exactly, at about half the cost.
+    - FARM_FINGERPRINT does not exist in DuckDB: its own hash, shifted into the same signed 64-bit range."""
+    for datatype in list(tree.find_all(exp.DataType)):
+        if datatype.this == exp.DataType.Type.BIGDECIMAL:
+            datatype.replace(exp.DataType.build("HUGEINT"))
+    for fingerprint in list(tree.find_all(exp.FarmFingerprint)):
+        fingerprint.replace(
+            exp.Paren(
+                this=exp.Sub(
+                    this=exp.Cast(
+                        this=exp.Anonymous(this="hash", expressions=list(fingerprint.expressions)),
+                        to=exp.DataType.build("HUGEINT"),
+                    ),
+                    expression=exp.Literal.number(2**63),
+                )
+            )
+        )
+    return tree
+
+
 def _drop_bigquery_only_options(tree: exp.Expression) -> exp.Expression:
     for prop in list(tree.find_all(exp.Property)):
         if prop.name.lower() in _BIGQUERY_ONLY_OPTIONS:
@@ -31,7 +54,8 @@ def to_duckdb(googlesql: str) -> list[str]:
     for tree in statements:
         if tree is None:
             continue
-        text = _drop_bigquery_only_options(tree).sql(dialect="duckdb", unsupported_level=ErrorLevel.RAISE)
+        tree = _duckdb_equivalents(_drop_bigquery_only_options(tree))
+        text = tree.sql(dialect="duckdb", unsupported_level=ErrorLevel.RAISE)
         if text.strip():
             out.append(text)
     return out

@@ -156,6 +156,32 @@ def test_rerun_is_idempotent(warehouse: DuckDBWarehouse) -> None:
     assert profile == {"odr_ltv": 2, "rvn_ltv": 3000}
 
 
+def test_a_tie_at_the_same_microsecond_is_decided_the_same_way_whatever_the_order(tmp_path: Path) -> None:
+    """Two events of one person at the same microsecond with different devices (and two identify calls with
+    different e-mails): the profile picks by time, then by a hash of the event id, never by the order rows
+    happen to arrive in, so every run picks the same."""
+    picks = []
+    for order in ((0, 1), (1, 0)):
+        with DuckDBWarehouse(tmp_path / f"tie-{order}.duckdb") as wh:
+            wh.ensure_schema()
+            raw = RawEvents()
+            raw.identify(at(0), "dev-a", "U1", email="first@mail.co.kr")
+            tied = [
+                ("page", at(5), "dev-a", {"event_id": "ev-tie-1", "device_type": "mobile", "os": "iOS"}),
+                ("page", at(5), "dev-b", {"event_id": "ev-tie-2", "device_type": "desktop", "os": "Windows"}),
+                ("identify", at(6), "dev-a", {"event_id": "ev-tie-3", "email": "one@mail.co.kr"}),
+                ("identify", at(6), "dev-b", {"event_id": "ev-tie-4", "email": "two@mail.co.kr"}),
+            ]
+            for i in order:
+                for call, when, device, extra in (tied[i], tied[i + 2]):
+                    getattr(raw, call)(when, device, "U1", **extra)
+            raw.insert(wh)
+            refine(wh)
+            picks.append(wh.query("SELECT device, os, email FROM refined.profiles WHERE user_id = 'U1'"))
+    assert picks[0] == picks[1] and len(picks[0]) == 1
+    assert picks[0][0]["email"] in ("one@mail.co.kr", "two@mail.co.kr")  # the later call wins over the earlier
+
+
 def test_customer_ids_are_stable_and_merges_keep_the_older(warehouse: DuckDBWarehouse) -> None:
     raw = RawEvents()
     raw.page(at(0), "dev-old")

@@ -115,3 +115,18 @@ def test_a_work_tables_expiry_is_bigquery_only_and_other_table_options_still_rai
     assert to_duckdb(expiring) == ["CREATE OR REPLACE TABLE refined.work_x AS SELECT 1 AS a"]
     with pytest.raises(UnsupportedError):
         to_duckdb("CREATE OR REPLACE TABLE refined.work_x OPTIONS (description = 'x') AS SELECT 1 AS a")
+
+
+def test_ordering_keys_translate_to_duckdb_exactly() -> None:
+    """profiles_insert.sql packs time and a hash of the event id into one BIGNUMERIC key: on DuckDB a HUGEINT (not
+    sqlglot's DECIMAL(38, 5)), and FARM_FINGERPRINT a signed 64-bit hash as on BigQuery."""
+    import duckdb
+
+    (sql,) = to_duckdb(
+        "SELECT CAST(t AS BIGNUMERIC) * 10000000000000 + MOD(FARM_FINGERPRINT(e), 1000000000000) AS k, "
+        "FARM_FINGERPRINT(e) AS f FROM (SELECT 1767225600000000 AS t, 'ev-1' AS e)"
+    )
+    assert "DECIMAL" not in sql and "FARM_FINGERPRINT" not in sql.upper()
+    ((k, f),) = duckdb.sql(sql).fetchall()
+    assert -(2**63) <= f < 2**63 and duckdb.connect().sql(sql).fetchall() == [(k, f)]  # the same in a new session
+    assert 1767225600000000 * 10**13 - 10**12 < k < 1767225600000000 * 10**13 + 10**12

@@ -2,7 +2,8 @@
 -- Survivorship (docs/refine.md): PII (email, phone, name, sex, birth year, address region, CRM id) takes the
 -- most recent non-empty valid value of the best source: CRM/POS records (priority 1) over identify and
 -- sign-up calls (priority 2), then the latest event time. Device, os, browser, geo region, user id and consent
--- take the most recent non-empty value. Orders count once per order id (refunds subtract their revenue).
+-- take the most recent non-empty value. Events at the same microsecond are ordered by a hash of their event id, so a
+-- re-run picks the same. Orders count once per order id (refunds subtract their revenue).
 -- Windows: value segmentlets (rvn, odr, avg_rvn, ad, cc) cover [value_start, the period's end); 30 days, 3 months
 -- (90 days) and 6 months (183 days) are counted back from the period's end; days in the site's time zone, by its
 -- UTC offset at the period's end (refined.site_settings, else the default zone's): per-row time zone conversion is
@@ -31,18 +32,19 @@ node_activity AS (
   SELECT node,
     MIN(event_time) AS first_seen_at,
     MAX(event_time) AS last_seen_at,
-    MAX(IF(device_type IS NULL, NULL, UNIX_MICROS(event_time))) AS device_t,
-    MAX_BY(device_type, IF(device_type IS NULL, NULL, UNIX_MICROS(event_time))) AS device,
-    MAX(IF(os IS NULL, NULL, UNIX_MICROS(event_time))) AS os_t,
-    MAX_BY(os, IF(os IS NULL, NULL, UNIX_MICROS(event_time))) AS os,
-    MAX(IF(browser IS NULL, NULL, UNIX_MICROS(event_time))) AS br_t,
-    MAX_BY(browser, IF(browser IS NULL, NULL, UNIX_MICROS(event_time))) AS br,
-    MAX(IF(region IS NULL, NULL, UNIX_MICROS(event_time))) AS geo_t,
-    MAX_BY(CONCAT(IFNULL(country, ''), '|', region), IF(region IS NULL, NULL, UNIX_MICROS(event_time))) AS geo_raw,
-    MIN(IF(source_table = 'land', UNIX_MICROS(event_time), NULL)) AS land_first_t,
-    MIN_BY(medium, IF(source_table = 'land', UNIX_MICROS(event_time), NULL)) AS land_first,
-    MAX(IF(source_table = 'land', UNIX_MICROS(event_time), NULL)) AS land_last_t,
-    MAX_BY(medium, IF(source_table = 'land', UNIX_MICROS(event_time), NULL)) AS land_last,
+    MAX(k) AS last_k,
+    MAX(IF(device_type IS NULL, NULL, k)) AS device_t,
+    MAX_BY(device_type, IF(device_type IS NULL, NULL, k)) AS device,
+    MAX(IF(os IS NULL, NULL, k)) AS os_t,
+    MAX_BY(os, IF(os IS NULL, NULL, k)) AS os,
+    MAX(IF(browser IS NULL, NULL, k)) AS br_t,
+    MAX_BY(browser, IF(browser IS NULL, NULL, k)) AS br,
+    MAX(IF(region IS NULL, NULL, k)) AS geo_t,
+    MAX_BY(CONCAT(IFNULL(country, ''), '|', region), IF(region IS NULL, NULL, k)) AS geo_raw,
+    MIN(IF(source_table = 'land', k, NULL)) AS land_first_t,
+    MIN_BY(medium, IF(source_table = 'land', k, NULL)) AS land_first,
+    MAX(IF(source_table = 'land', k, NULL)) AS land_last_t,
+    MAX_BY(medium, IF(source_table = 'land', k, NULL)) AS land_last,
     LOGICAL_OR(source_table = 'land' AND event_time >= @value_start AND (medium = 'ad' OR click_id IS NOT NULL)) AS ad,
     LOGICAL_OR(source_table = 'land' AND event_time >= @value_start AND campaign IS NOT NULL) AS cc,
     COUNTIF(source_table = 'page' AND event_time >= TIMESTAMP_SUB(@period_end, INTERVAL 30 DAY)) AS pageviews_30d,
@@ -50,8 +52,14 @@ node_activity AS (
     COUNTIF(source_table = 'event' AND event_type = 'search' AND event_time >= TIMESTAMP_SUB(@period_end, INTERVAL 90 DAY)) AS searches_3m,
     COUNTIF(source_table = 'event' AND event_type = 'add_to_cart' AND event_time >= TIMESTAMP_SUB(@period_end, INTERVAL 90 DAY)) AS add_to_cart_3m,
     LOGICAL_OR(source_table = 'conv' AND event_type = 'signup') AS signed_up
-  FROM refined.events
-  WHERE event_time < @period_end AND node IS NOT NULL
+  FROM (
+    -- the ordering key of survivorship: time, then a hash of the event id, so that two events of a node at the
+    -- same microsecond are picked the same way every run (rows of one call share their id and their values).
+    -- Whole numbers below 10^29 (microseconds fit 16 digits until 2286).
+    SELECT e.*, CAST(UNIX_MICROS(e.event_time) AS BIGNUMERIC) * 10000000000000 + MOD(FARM_FINGERPRINT(e.event_id), 1000000000000) AS k
+    FROM refined.events AS e
+    WHERE e.event_time < @period_end AND e.node IS NOT NULL
+  )
   GROUP BY node
 ),
 activity AS (
@@ -59,7 +67,7 @@ activity AS (
     MIN(n.first_seen_at) AS first_seen_at,
     MAX(n.last_seen_at) AS last_seen_at,
     MAX_BY(IF(m.node_type = 'u', SUBSTR(n.node, LENGTH(m.site_id) + 4), NULL),
-           IF(m.node_type = 'u', UNIX_MICROS(n.last_seen_at), NULL)) AS user_id,
+           IF(m.node_type = 'u', n.last_k, NULL)) AS user_id,
     MAX_BY(n.device, n.device_t) AS device,
     MAX_BY(n.os, n.os_t) AS os,
     MAX_BY(n.br, n.br_t) AS br,
@@ -168,20 +176,27 @@ lists AS (
 ),
 traits AS (
   SELECT m.customer_id,
-    MAX_BY(t.email, IF(t.email IS NULL, NULL, (3 - t.source_priority) * 100000000000000000 + UNIX_MICROS(t.event_time))) AS email,
-    MAX_BY(t.phone, IF(t.phone IS NULL, NULL, (3 - t.source_priority) * 100000000000000000 + UNIX_MICROS(t.event_time))) AS phone,
-    MAX_BY(t.name, IF(t.name IS NULL, NULL, (3 - t.source_priority) * 100000000000000000 + UNIX_MICROS(t.event_time))) AS name,
-    MAX_BY(t.gender, IF(t.gender IS NULL, NULL, (3 - t.source_priority) * 100000000000000000 + UNIX_MICROS(t.event_time))) AS sex,
-    MAX_BY(t.birth_year, IF(t.birth_year IS NULL, NULL, (3 - t.source_priority) * 100000000000000000 + UNIX_MICROS(t.event_time))) AS birth_year,
-    MAX_BY(t.address_region, IF(t.address_region IS NULL, NULL, (3 - t.source_priority) * 100000000000000000 + UNIX_MICROS(t.event_time))) AS address_region,
-    MAX_BY(t.crm_id, IF(t.crm_id IS NULL, NULL, UNIX_MICROS(t.event_time))) AS crm_id,
-    MAX_BY(t.consent_email, IF(t.consent_email IS NULL, NULL, UNIX_MICROS(t.event_time))) AS email_consent,
-    MAX_BY(t.consent_sms, IF(t.consent_sms IS NULL, NULL, UNIX_MICROS(t.event_time))) AS sms_consent,
-    MAX_BY(t.consent_push, IF(t.consent_push IS NULL, NULL, UNIX_MICROS(t.event_time))) AS push_consent,
+    MAX_BY(t.email, IF(t.email IS NULL, NULL, t.k)) AS email,
+    MAX_BY(t.phone, IF(t.phone IS NULL, NULL, t.k)) AS phone,
+    MAX_BY(t.name, IF(t.name IS NULL, NULL, t.k)) AS name,
+    MAX_BY(t.gender, IF(t.gender IS NULL, NULL, t.k)) AS sex,
+    MAX_BY(t.birth_year, IF(t.birth_year IS NULL, NULL, t.k)) AS birth_year,
+    MAX_BY(t.address_region, IF(t.address_region IS NULL, NULL, t.k)) AS address_region,
+    MAX_BY(t.crm_id, IF(t.crm_id IS NULL, NULL, t.t_k)) AS crm_id,
+    MAX_BY(t.consent_email, IF(t.consent_email IS NULL, NULL, t.t_k)) AS email_consent,
+    MAX_BY(t.consent_sms, IF(t.consent_sms IS NULL, NULL, t.t_k)) AS sms_consent,
+    MAX_BY(t.consent_push, IF(t.consent_push IS NULL, NULL, t.t_k)) AS push_consent,
     LOGICAL_OR(t.push_token IS NOT NULL) AS push_subscribed
-  FROM refined.traits AS t
+  FROM (
+    -- ordering keys as for events: source priority (CRM first), then time, then a hash of the event id
+    SELECT tr.*,
+      CAST((3 - tr.source_priority) * 10000000000000000 + UNIX_MICROS(tr.event_time) AS BIGNUMERIC) * 1000000000000
+        + MOD(FARM_FINGERPRINT(tr.event_id), 100000000000) AS k,
+      CAST(UNIX_MICROS(tr.event_time) AS BIGNUMERIC) * 10000000000000 + MOD(FARM_FINGERPRINT(tr.event_id), 1000000000000) AS t_k
+    FROM refined.traits AS tr
+    WHERE tr.event_time < @period_end
+  ) AS t
   JOIN refined.identity_map AS m ON m.node = t.node
-  WHERE t.event_time < @period_end
   GROUP BY m.customer_id
 )
 SELECT
