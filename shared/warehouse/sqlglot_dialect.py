@@ -17,20 +17,19 @@ def _duckdb_equivalents(tree: exp.Expression) -> exp.Expression:
     """GoogleSQL that sqlglot would translate wrongly, translated here:
     - BIGNUMERIC holds whole-number ordering keys here (time and a hash packed into one value below 10^29,
       profiles_insert.sql); sqlglot makes it DECIMAL(38, 5): HUGEINT holds them exactly, at about half the cost.
-    - FARM_FINGERPRINT does not exist in DuckDB: its own hash, shifted into the same signed 64-bit range."""
+    - FARM_FINGERPRINT does not exist in DuckDB: its own 64-bit hash, halved into an INT64 (BIGINT arithmetic,
+      such as MOD, stays fast; the values differ from BigQuery's anyway)."""
     for datatype in list(tree.find_all(exp.DataType)):
         if datatype.this == exp.DataType.Type.BIGDECIMAL:
             datatype.replace(exp.DataType.build("HUGEINT"))
     for fingerprint in list(tree.find_all(exp.FarmFingerprint)):
         fingerprint.replace(
-            exp.Paren(
-                this=exp.Sub(
-                    this=exp.Cast(
-                        this=exp.Anonymous(this="hash", expressions=list(fingerprint.expressions)),
-                        to=exp.DataType.build("HUGEINT"),
-                    ),
-                    expression=exp.Literal.number(2**63),
-                )
+            exp.Cast(
+                this=exp.BitwiseRightShift(
+                    this=exp.Anonymous(this="hash", expressions=list(fingerprint.expressions)),
+                    expression=exp.Literal.number(1),
+                ),
+                to=exp.DataType.build("BIGINT"),
             )
         )
     return tree

@@ -182,6 +182,25 @@ def test_a_tie_at_the_same_microsecond_is_decided_the_same_way_whatever_the_orde
     assert picks[0][0]["email"] in ("one@mail.co.kr", "two@mail.co.kr")  # the later call wins over the earlier
 
 
+def test_a_sessions_pages_at_the_same_microsecond_are_picked_the_same_way_whatever_the_order(tmp_path: Path) -> None:
+    picks = []
+    for order in ((0, 1), (1, 0)):
+        with DuckDBWarehouse(tmp_path / f"session-tie-{order}.duckdb") as wh:
+            wh.ensure_schema()
+            raw = RawEvents()
+            tied = [("ev-tie-1", "https://shop.kr/a"), ("ev-tie-2", "https://shop.kr/b")]
+            for i in order:
+                raw.page(at(0), "dev-a", None, url=tied[i][1], event_id=tied[i][0])
+            raw.insert(wh)
+            refine(wh)
+            picks.append(wh.query("SELECT landing_page, exit_page, pageviews FROM refined.sessions"))
+    assert (
+        picks[0]
+        == picks[1]
+        == [{"landing_page": "https://shop.kr/a", "exit_page": "https://shop.kr/b", "pageviews": 2}]
+    )
+
+
 def test_customer_ids_are_stable_and_merges_keep_the_older(warehouse: DuckDBWarehouse) -> None:
     raw = RawEvents()
     raw.page(at(0), "dev-old")

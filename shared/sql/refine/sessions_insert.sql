@@ -5,6 +5,7 @@
 -- event id and table): with time alone, rows of one device at the same microsecond (a page view and its landing
 -- row) could come in one order to LAG and in another to the running MAX, and a device's first row would start no
 -- session. Rows at the same microsecond still share a session start (a session is keyed by its start time).
+-- A session's pages, campaign and node are picked by the rows' place in that order, so a re-run picks the same.
 -- A session going on across the period's start is redone from its start (sessions_boundary.sql).
 INSERT INTO refined.sessions (
   session_id, site_id, device_key, node, started_at, ended_at, events, pageviews, landing_page, exit_page,
@@ -22,6 +23,8 @@ WITH keyed AS (
 ),
 flagged AS (
   SELECT k.*,
+    -- the rows' place in that order: what the session's pages, campaign and node are picked by (ties included)
+    ROW_NUMBER() OVER (PARTITION BY k.site_id, k.device_key ORDER BY k.t_us, k.event_id, k.source_table) AS seq,
     k.t_us - LAG(k.t_us) OVER (PARTITION BY k.site_id, k.device_key ORDER BY k.t_us, k.event_id, k.source_table) AS gap_us,
     LAST_VALUE(k.land_key IGNORE NULLS) OVER (
       PARTITION BY k.site_id, k.device_key ORDER BY k.t_us, k.event_id, k.source_table
@@ -41,16 +44,16 @@ SELECT
   CONCAT(site_id, '|', device_key, '|', CAST(start_us AS STRING)) AS session_id,
   site_id,
   device_key,
-  MAX_BY(node, IF(node IS NULL, NULL, t_us)),
+  MAX_BY(node, IF(node IS NULL, NULL, seq)),
   MIN(event_time),
   MAX(event_time),
   COUNT(*),
   COUNTIF(source_table = 'page'),
-  MIN_BY(page_url, IF(source_table = 'page' AND page_url IS NOT NULL, t_us, NULL)),
-  MAX_BY(page_url, IF(source_table = 'page' AND page_url IS NOT NULL, t_us, NULL)),
-  MIN_BY(medium, IF(source_table = 'land', t_us, NULL)),
-  MIN_BY(source, IF(source_table = 'land', t_us, NULL)),
-  MIN_BY(campaign, IF(source_table = 'land', t_us, NULL)),
+  MIN_BY(page_url, IF(source_table = 'page' AND page_url IS NOT NULL, seq, NULL)),
+  MAX_BY(page_url, IF(source_table = 'page' AND page_url IS NOT NULL, seq, NULL)),
+  MIN_BY(medium, IF(source_table = 'land', seq, NULL)),
+  MIN_BY(source, IF(source_table = 'land', seq, NULL)),
+  MIN_BY(campaign, IF(source_table = 'land', seq, NULL)),
   LOGICAL_OR(source_table = 'land' AND (medium = 'ad' OR click_id IS NOT NULL)),
   LOGICAL_OR(source_table = 'land' AND campaign IS NOT NULL)
 FROM sessioned
