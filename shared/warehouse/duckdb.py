@@ -50,6 +50,30 @@ def _arrow_schema(spec: TableSpec) -> pa.Schema:
     return pa.schema([pa.field(c.name, _ARROW_TYPES[c.type]) for c in spec.columns])
 
 
+_CONVERSION_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError)
+
+
+def _known_columns(spec: TableSpec, names: set[str]) -> None:
+    if names - set(spec.column_names):
+        raise ValueError("unknown column")
+
+
+def _typed(spec: TableSpec, arrays: list[Any]) -> pa.Table:
+    """The spec's columns (in its order, as Arrow arrays of its types) checked for required values, timestamps cast."""
+    for column, array in zip(spec.columns, arrays, strict=True):
+        if column.required and array.null_count:
+            raise ValueError("missing required value")
+    return pa.Table.from_arrays(
+        [a.cast(_TIMESTAMP) if c.type == "TIMESTAMP" else a for c, a in zip(spec.columns, arrays, strict=True)],
+        names=spec.column_names,
+    )
+
+
+def _bad(spec: TableSpec, rows: list[dict[str, Any]], exc: Exception) -> BadRows:
+    """Which rows do not fit, by the same rules as bad_rows; the conversion's own error when none is named."""
+    return bad_rows(spec, rows) or BadRows(spec.qualified_name, {0: f"rows do not convert: {exc}"})
+
+
 class _Ticket:
     """One caller's batch in a group commit, and what became of it."""
 
@@ -222,41 +246,26 @@ class DuckDBWarehouse(Warehouse):
     def _arrow_table(self, spec: TableSpec, rows: list[dict[str, Any]]) -> pa.Table:
         """Rows as an Arrow table of the spec's types; BadRows names every row that does not fit."""
         try:
-            if set().union(*rows) - set(spec.column_names):
-                raise ValueError("unknown column")
-            raw = pa.Table.from_pylist(rows, schema=_arrow_schema(spec))
-            if any(raw.column(c.name).null_count for c in spec.columns if c.required):
-                raise ValueError("missing required value")
-            columns = [
-                raw.column(c.name).cast(_TIMESTAMP) if c.type == "TIMESTAMP" else raw.column(c.name)
-                for c in spec.columns
-            ]
-            return pa.Table.from_arrays(columns, names=spec.column_names)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
-            raise bad_rows(spec, rows) or BadRows(spec.qualified_name, {0: f"rows do not convert: {exc}"}) from None
+            _known_columns(spec, set().union(*rows))
+            return _typed(spec, pa.Table.from_pylist(rows, schema=_arrow_schema(spec)).columns)
+        except _CONVERSION_ERRORS as exc:
+            raise _bad(spec, rows, exc) from None
 
     def _arrow_columns(self, spec: TableSpec, columns: dict[str, list[Any]]) -> pa.Table:
         """Columns (as collect publishes them) as an Arrow table of the spec's types: one conversion per column.
         The same checks as for rows; BadRows names every row that does not fit."""
         height = column_height(columns)
         try:
-            if set(columns) - set(spec.column_names):
-                raise ValueError("unknown column")
-            arrays = []
-            for column in spec.columns:
-                values = columns.get(column.name)
-                array = (
-                    pa.nulls(height, _ARROW_TYPES[column.type])
-                    if values is None
-                    else pa.array(values, type=_ARROW_TYPES[column.type])
-                )
-                if column.required and array.null_count:
-                    raise ValueError("missing required value")
-                arrays.append(array.cast(_TIMESTAMP) if column.type == "TIMESTAMP" else array)
-            return pa.Table.from_arrays(arrays, names=spec.column_names)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
-            rows = to_rows(columns)
-            raise bad_rows(spec, rows) or BadRows(spec.qualified_name, {0: f"rows do not convert: {exc}"}) from None
+            _known_columns(spec, set(columns))
+            arrays = [
+                pa.nulls(height, _ARROW_TYPES[c.type])
+                if (values := columns.get(c.name)) is None
+                else pa.array(values, type=_ARROW_TYPES[c.type])
+                for c in spec.columns
+            ]
+            return _typed(spec, arrays)
+        except _CONVERSION_ERRORS as exc:
+            raise _bad(spec, to_rows(columns), exc) from None
 
     def _insert(self, con: duckdb.DuckDBPyConnection, spec: TableSpec, rows: list[dict[str, Any]]) -> None:
         self._insert_arrow(con, spec, [self._arrow_table(spec, rows)])
