@@ -236,17 +236,18 @@ class CollectService:
         except RowError as exc:
             return Rejection(reason_code="invalid_value", reason=str(exc), event_id=event_id, payload=item)
 
-    def _publish(self, site_id: str, rows: dict[str, list[dict[str, Any]]], accepted: int) -> str:
+    def _publish(self, site_id: str | None, rows: dict[str, list[dict[str, Any]]], accepted: int) -> str:
+        """One message of the request's rows (a refused request's: its rejected record, site unknown perhaps)."""
         tables = {name: to_columns(table_rows) for name, table_rows in rows.items()}
         data = encode_message(
             {"schema": MESSAGE_SCHEMA, "batch_id": uuid.uuid4().hex, "site_id": site_id, "tables": tables}
         )
         attributes = {
-            "site_id": site_id,
             "schema": MESSAGE_SCHEMA,
             "events": str(accepted),
             "rejected": str(len(rows.get("ops.rejected", ()))),
             **CONTENT_ENCODING,
+            **({"site_id": site_id} if site_id else {}),
         }
         return self.publisher.publish(data, attributes)
 
@@ -276,23 +277,7 @@ class CollectService:
             ),
         )
         try:
-            self.publisher.publish(
-                encode_message(
-                    {
-                        "schema": MESSAGE_SCHEMA,
-                        "batch_id": uuid.uuid4().hex,
-                        "site_id": site_id,
-                        "tables": {"ops.rejected": to_columns([row])},
-                    }
-                ),
-                {
-                    "schema": MESSAGE_SCHEMA,
-                    "events": "0",
-                    "rejected": "1",
-                    **CONTENT_ENCODING,
-                    **({"site_id": site_id} if site_id else {}),
-                },
-            )
+            self._publish(site_id, {"ops.rejected": [row]}, 0)
         except PublishUnavailable as exc:
             log.error("collect: rejection not published (%s): %s", exc, row)
 
