@@ -302,7 +302,9 @@ def _standardise_new_values(run: _Run) -> int:
         std = pii.standardise(row["kind"], row["raw_value"])
         rows.append(
             {
-                "value_id": hashlib.sha256(f"{row['kind']}\x1f{row['raw_value']}".encode()).hexdigest()[:32],
+                "value_id": hashlib.sha256(
+                    f"{row['kind']}\x1f{row['raw_value']}\x1f{pii.RULES_VERSION}".encode()
+                ).hexdigest()[:32],
                 "kind": row["kind"],
                 "raw_value": row["raw_value"],
                 "value": std.value,

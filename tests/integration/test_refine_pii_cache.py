@@ -76,3 +76,20 @@ def test_a_stale_row_left_beside_its_renewal_is_not_read_twice(tmp_path: Path, m
         monkeypatch.setattr(service._Run, "sql", sql)
         assert refine(wh, -1, 1) == 0
         assert wh.query("SELECT COUNT(*) AS n FROM refined.pii_values WHERE rules_version = 'older'") == [{"n": 0}]
+
+
+def test_a_value_standardised_again_gets_a_row_id_of_its_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """BigQuery drops an insertAll row whose row id it saw in the last minute or so: the renewed row of a value must
+    not carry its old row's id (value_id includes the rules' version)."""
+    with DuckDBWarehouse(tmp_path / "pii.duckdb") as wh:
+        wh.ensure_schema()
+        raw = RawEvents()
+        raw.identify(T0, "dev-a", "U1", email="kim@mail.co.kr")
+        raw.insert(wh)
+        monkeypatch.setattr(pii, "RULES_VERSION", "older")
+        refine(wh, -1, 1)
+        (old,) = wh.query("SELECT value_id FROM refined.pii_values WHERE kind = 'email'")
+        monkeypatch.undo()
+        assert refine(wh, -1, 1) == 2  # the email and the geo region
+        (new,) = wh.query("SELECT value_id, rules_version FROM refined.pii_values WHERE kind = 'email'")
+        assert new["rules_version"] == pii.RULES_VERSION and new["value_id"] != old["value_id"]
