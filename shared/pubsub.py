@@ -41,8 +41,8 @@ class _Pending:
 class PubSubPublisher:
     """Group commit: each request queues its message and waits; a sender thread lingers a moment, then
     publishes everything queued as one Publish call, and whatever arrives meanwhile goes in the next. Batches
-    grow with load; each Publish call costs far more CPU (client and server) than a message in it. The caller waits before answering, because an instance gets no CPU after
-    its response (engineering note 11).
+    grow with load; each Publish call costs far more CPU (client and server) than a message in it. The caller
+    waits before answering, because an instance gets no CPU after its response (engineering note 11).
 
     The batching client of google-cloud-pubsub does the same with a latency timer, a thread per batch and a
     future per message, which cost more CPU per message than the request itself (see bench/)."""
