@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -15,17 +14,12 @@ from cloudevents.http import CloudEvent
 from shared.refine.service import refine_status
 from shared.warehouse.duckdb import DuckDBWarehouse
 from tests.refine_truth import T0, RawEvents
-
-MAIN = Path(__file__).resolve().parents[2] / "functions" / "refine" / "main.py"
+from tests.steps import load_step
 
 
 @pytest.fixture(scope="module")
 def main() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("refine_main", MAIN)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_step("refine")
 
 
 @pytest.fixture

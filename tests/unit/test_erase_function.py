@@ -5,7 +5,6 @@ the counts, and a bad one is refused with the field named and nothing erased."""
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -18,18 +17,14 @@ import pytest
 from shared.refine.service import RefineRequest, run_refine
 from shared.warehouse.duckdb import DuckDBWarehouse
 from tests.refine_truth import SITE, T0, RawEvents, node
+from tests.steps import load_step
 
-MAIN = Path(__file__).resolve().parents[2] / "functions" / "erase" / "main.py"
 GOOD = {"site_id": SITE, "identifier_type": "user_id", "value": "U1", "requested_by": "dpo@shop.kr"}
 
 
 @pytest.fixture(scope="module")
 def main() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("erase_main", MAIN)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_step("erase")
 
 
 @pytest.fixture
