@@ -28,9 +28,11 @@ def _warehouse() -> Warehouse:
     return open_warehouse()
 
 
-def handle(body: dict[str, Any], warehouse: Warehouse | None = None) -> tuple[int, dict[str, Any]]:
+def handle(body: object, warehouse: Warehouse | None = None) -> tuple[int, dict[str, Any]]:
     """(HTTP status, JSON answer). 400: a bad request (not retried); 409: another run is under way;
     500: the run failed (recorded in refined.runs; the scheduler's retry re-runs it, which is safe)."""
+    if not isinstance(body, dict):
+        return 400, {"error": "the body is not a JSON object: send a refine request, or nothing for the default run"}
     try:
         request = RefineRequest.model_validate({"trigger": "scheduler", **body})
     except ValidationError as exc:
@@ -46,8 +48,9 @@ def handle(body: dict[str, Any], warehouse: Warehouse | None = None) -> tuple[in
 
 @functions_framework.http
 def refine(request: Request) -> tuple[dict[str, Any], int]:
-    body = request.get_json(silent=True) if request.data else {}
-    status, answer = handle(body if isinstance(body, dict) else {})
+    # No body: the default run. A body that is not a JSON object is refused, never taken for the default.
+    body = request.get_json(force=True, silent=True) if request.get_data() else {}
+    status, answer = handle(body)
     log.info("refine: HTTP %s %s", status, json.dumps(answer, default=str)[:2000])
     return answer, status
 
@@ -58,8 +61,10 @@ def refine_event(event: CloudEvent) -> None:
     next scheduled run covers the period again (retrying a whole refine on redelivery gains nothing)."""
     message = (event.data or {}).get("message", {}) if isinstance(event.data, dict) else {}
     try:
-        body = json.loads(base64.b64decode(message.get("data") or b"") or b"{}")
+        body: object = json.loads(base64.b64decode(message.get("data") or b"") or b"{}")
     except (ValueError, TypeError):
-        body = {}
-    status, answer = handle(body if isinstance(body, dict) else {})
-    log.info("refine (pubsub %s): %s %s", event["id"], status, json.dumps(answer, default=str)[:2000])
+        body = None  # refused below, and logged: a message that is not a request starts no run
+    status, answer = handle(body)
+    (log.info if status < 400 else log.error)(
+        "refine (pubsub %s): %s %s", event["id"], status, json.dumps(answer, default=str)[:2000]
+    )

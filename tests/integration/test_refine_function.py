@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
 
+import flask
 import pytest
 from cloudevents.http import CloudEvent
 
@@ -81,3 +82,28 @@ def test_the_pubsub_entry_point_takes_the_same_request(
     )
     main.refine_event(event)
     assert warehouse.query("SELECT status FROM refined.runs") == [{"status": "succeeded"}]
+
+
+@pytest.mark.parametrize("body", [b"[1, 2]", b"mode=full", b'"full"'])
+def test_a_body_that_is_no_json_object_is_refused_not_taken_for_the_default(
+    main: ModuleType, warehouse: DuckDBWarehouse, monkeypatch: pytest.MonkeyPatch, body: bytes
+) -> None:
+    monkeypatch.setattr(main, "_warehouse", lambda: warehouse)
+    with flask.Flask(__name__).test_request_context("/", method="POST", data=body):
+        answer, status = main.refine(flask.request)
+    assert status == 400 and "not a JSON object" in answer["error"]
+    event = CloudEvent(
+        {"type": "google.cloud.pubsub.topic.v1.messagePublished", "source": "//pubsub", "id": "m-2"},
+        {"message": {"data": base64.b64encode(body).decode(), "messageId": "m-2"}},
+    )
+    main.refine_event(event)
+    assert warehouse.query("SELECT COUNT(*) AS n FROM refined.runs") == [{"n": 0}]
+
+
+def test_no_body_is_the_default_run(
+    main: ModuleType, warehouse: DuckDBWarehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(main, "_warehouse", lambda: warehouse)
+    with flask.Flask(__name__).test_request_context("/", method="POST"):
+        answer, status = main.refine(flask.request)
+    assert status == 200 and answer["mode"] == "rolling"
