@@ -1,4 +1,4 @@
-"""Collection logic, free of HTTP and of Pub/Sub: a request in, rows and rejections out, one message published."""
+"""Collection logic, free of HTTP and of Pub/Sub: a request in, rows and rejections out, published in one message."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ import orjson
 from pydantic import BaseModel, Field, ValidationError
 
 from shared.collect.models import BatchEnvelope, Rejection, TrackingCall
+from shared.collect.outbox import Outbox
 from shared.collect.rows import RowBuilder, RowError
-from shared.messages import COLUMNS_SCHEMA, CONTENT_ENCODING, encode_message, to_columns
+from shared.messages import COLUMNS_SCHEMA
 from shared.pubsub import Publisher, PublishUnavailable
 from shared.timeutil import to_iso, utc_now
 
@@ -104,10 +105,12 @@ def decode_pixel(data: str) -> bytes:
 
 
 class CollectService:
-    """Validates, enriches and classifies calls and publishes each request as one message."""
+    """Validates, enriches and classifies calls and publishes each request's rows in one message (the outbox may
+    put concurrent requests of the site in the same one)."""
 
     def __init__(self, publisher: Publisher, sites_by_write_key: dict[str, str]) -> None:
         self.publisher = publisher
+        self.outbox = Outbox(publisher)
         self.sites_by_write_key = sites_by_write_key
 
     def handle(self, request: CollectRequest) -> CollectResult:
@@ -183,7 +186,7 @@ class CollectService:
         message_id = None
         if rows:
             try:
-                message_id = self._publish(site_id, rows, accepted)
+                message_id = self._publish(site_id, rows, accepted, len(request.body))
             except PublishUnavailable as exc:
                 if accepted:
                     log.error("collect: %s; answering 503 so that the client retries", exc)
@@ -236,20 +239,12 @@ class CollectService:
         except RowError as exc:
             return Rejection(reason_code="invalid_value", reason=str(exc), event_id=event_id, payload=item)
 
-    def _publish(self, site_id: str | None, rows: dict[str, list[dict[str, Any]]], accepted: int) -> str:
-        """One message of the request's rows (a refused request's: its rejected record, site unknown perhaps)."""
-        tables = {name: to_columns(table_rows) for name, table_rows in rows.items()}
-        data = encode_message(
-            {"schema": MESSAGE_SCHEMA, "batch_id": uuid.uuid4().hex, "site_id": site_id, "tables": tables}
-        )
-        attributes = {
-            "schema": MESSAGE_SCHEMA,
-            "events": str(accepted),
-            "rejected": str(len(rows.get("ops.rejected", ()))),
-            **CONTENT_ENCODING,
-            **({"site_id": site_id} if site_id else {}),
-        }
-        return self.publisher.publish(data, attributes)
+    def _publish(
+        self, site_id: str | None, rows: dict[str, list[dict[str, Any]]], accepted: int, body_bytes: int
+    ) -> str:
+        """The request's rows (a refused request's: its rejected record, site unknown perhaps), in a message
+        shared with the site's concurrent requests."""
+        return self.outbox.send(site_id, rows, accepted, body_bytes)
 
     def _rejected_row(self, request: CollectRequest, site_id: str | None, rejection: Rejection) -> dict[str, Any]:
         payload = rejection.payload
@@ -277,7 +272,7 @@ class CollectService:
             ),
         )
         try:
-            self._publish(site_id, {"ops.rejected": [row]}, 0)
+            self._publish(site_id, {"ops.rejected": [row]}, 0, len(request.body))
         except PublishUnavailable as exc:
             log.error("collect: rejection not published (%s): %s", exc, row)
 

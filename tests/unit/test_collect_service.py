@@ -74,6 +74,7 @@ def test_batch_is_classified_into_the_five_tables_and_one_message() -> None:
         "schema": "raw-columns/1",
         "events": "8",
         "rejected": "0",
+        "requests": "1",
         "content_encoding": "gzip",
     }
     user = pub.rows("raw.user")[0]

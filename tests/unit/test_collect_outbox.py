@@ -1,0 +1,137 @@
+"""The outbox: concurrent requests' rows go out together, each request answers with the message holding its rows,
+and a failed publish fails exactly the requests whose rows it carried."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from shared.collect import outbox as outbox_module
+from shared.collect.outbox import Outbox
+from shared.pubsub import PublishUnavailable
+from tests.unit.fakes import RecordingPublisher
+
+WAIT = 10.0
+
+
+def rows(*event_ids: str) -> dict[str, list[dict[str, Any]]]:
+    return {"raw.event": [{"event_id": e, "site_id": "shop"} for e in event_ids]}
+
+
+class GatedPublisher(RecordingPublisher):
+    """Holds its first publish until released, so that other requests queue up behind it."""
+
+    def __init__(self, *, fail_on: set[int] | None = None) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.fail_on = fail_on or set()
+        self.calls = 0
+
+    def publish(self, data: bytes, attributes: dict[str, str]) -> str:
+        self.calls += 1
+        if self.calls == 1:
+            self.entered.set()
+            assert self.release.wait(WAIT)
+        if self.calls in self.fail_on:
+            raise PublishUnavailable(f"emulated outage on call {self.calls}")
+        return super().publish(data, attributes)
+
+
+def queued(box: Outbox) -> int:
+    with box._lock:
+        return len(box._queue)
+
+
+def send_behind_a_slow_publish(
+    publisher: GatedPublisher, sends: list[tuple[str | None, dict[str, list[dict[str, Any]]], int]]
+) -> list[Any]:
+    """The first send publishes alone and is held; the others queue meanwhile; returns each one's outcome."""
+    box = Outbox(publisher, max_leaders=1)
+    with ThreadPoolExecutor(len(sends)) as pool:
+        first = pool.submit(box.send, *sends[0], 100)
+        assert publisher.entered.wait(WAIT)
+        rest = [pool.submit(box.send, *s, 100) for s in sends[1:]]
+        while queued(box) < len(rest):
+            threading.Event().wait(0.001)
+        publisher.release.set()
+        futures = [first, *rest]
+        return [f.exception(WAIT) or f.result(WAIT) for f in futures]
+
+
+def test_requests_waiting_behind_a_publish_share_the_next_message() -> None:
+    publisher = GatedPublisher()
+    outcomes = send_behind_a_slow_publish(
+        publisher, [("shop", rows("e0"), 1), ("shop", rows("e1"), 1), ("shop", rows("e2", "e3"), 2)]
+    )
+    assert outcomes == ["1", "2", "2"]  # each request's answer is the id of the message holding its rows
+    assert [m["tables"]["raw.event"]["event_id"] for m, _ in publisher.messages] == [["e0"], ["e1", "e2", "e3"]]
+    second_attributes = publisher.messages[1][1]
+    assert (second_attributes["events"], second_attributes["requests"], second_attributes["site_id"]) == (
+        "3",
+        "2",
+        "shop",
+    )
+
+
+def test_sites_never_share_a_message() -> None:
+    publisher = GatedPublisher()
+    send_behind_a_slow_publish(
+        publisher,
+        [("a", rows("a0"), 1), ("b", rows("b1"), 1), ("a", rows("a2"), 1), (None, rows("r3"), 0), ("b", rows("b4"), 1)],
+    )
+    by_message = [(m["site_id"], m["tables"]["raw.event"]["event_id"]) for m, _ in publisher.messages]
+    assert by_message == [("a", ["a0"]), ("b", ["b1", "b4"]), ("a", ["a2"]), (None, ["r3"])]
+
+
+def test_a_failed_publish_fails_only_the_requests_it_carried() -> None:
+    publisher = GatedPublisher(fail_on={2})
+    outcomes = send_behind_a_slow_publish(
+        publisher, [("a", rows("a0"), 1), ("b", rows("b1"), 1), ("b", rows("b2"), 1), ("a", rows("a3"), 1)]
+    )
+    assert outcomes[0] == "1" and outcomes[3] == "2"
+    assert all(isinstance(o, PublishUnavailable) for o in outcomes[1:3])
+    assert [m["tables"]["raw.event"]["event_id"] for m, _ in publisher.messages] == [["a0"], ["a3"]]
+
+
+def test_an_unexpected_error_reaches_every_waiting_request_instead_of_hanging_them() -> None:
+    class Broken(GatedPublisher):
+        def publish(self, data: bytes, attributes: dict[str, str]) -> str:
+            if self.calls == 1:
+                raise RuntimeError("bug in the adapter")
+            return super().publish(data, attributes)
+
+    publisher = Broken()
+    outcomes = send_behind_a_slow_publish(publisher, [("a", rows("a0"), 1), ("a", rows("a1"), 1), ("a", rows("a2"), 1)])
+    assert outcomes[0] == "1"
+    assert [type(o) for o in outcomes[1:]] == [RuntimeError, RuntimeError]
+
+
+def test_a_message_stops_at_its_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(outbox_module, "MAX_MESSAGE_EVENTS", 3)
+    publisher = GatedPublisher()
+    send_behind_a_slow_publish(
+        publisher,
+        [("a", rows("x"), 1), ("a", rows("p", "q"), 2), ("a", rows("r"), 1), ("a", rows("s"), 1), ("a", rows("t"), 1)],
+    )
+    heights = [len(m["tables"]["raw.event"]["event_id"]) for m, _ in publisher.messages]
+    assert heights == [1, 3, 2]
+
+
+def test_many_concurrent_requests_all_finish_and_every_row_is_published_once() -> None:
+    publisher = RecordingPublisher()
+    box = Outbox(publisher)
+    sites = ["a", "b", "c", None]
+    with ThreadPoolExecutor(48) as pool:
+        ids = list(pool.map(lambda n: box.send(sites[n % 4], rows(f"e{n}"), 1, 100), range(2000), timeout=60))
+    published = [(m["site_id"], e) for m, _ in publisher.messages for e in m["tables"]["raw.event"]["event_id"]]
+    assert sorted(e for _, e in published) == sorted(f"e{n}" for n in range(2000))
+    assert all(site == sites[int(e[1:]) % 4] for site, e in published)
+    holder = {
+        e: str(i + 1) for i, (m, _) in enumerate(publisher.messages) for e in m["tables"]["raw.event"]["event_id"]
+    }
+    assert ids == [holder[f"e{n}"] for n in range(2000)]
+    assert box._leaders == 0 and not box._queue  # every lead handed back
