@@ -22,6 +22,9 @@ from shared.warehouse import Warehouse, open_warehouse
 
 log = logging.getLogger("cdp.refine")
 
+# A run takes minutes; a scheduler or person told 409 tries again after about one.
+RETRY_AFTER_SECONDS = 120
+
 
 @lru_cache(maxsize=1)
 def _warehouse() -> Warehouse:
@@ -47,12 +50,12 @@ def handle(body: object, warehouse: Warehouse | None = None) -> tuple[int, dict[
 
 
 @functions_framework.http
-def refine(request: Request) -> tuple[dict[str, Any], int]:
+def refine(request: Request) -> tuple[dict[str, Any], int, dict[str, str]]:
     # No body: the default run. A body that is not a JSON object is refused, never taken for the default.
     body = request.get_json(force=True, silent=True) if request.get_data() else {}
     status, answer = handle(body)
     log.info("refine: HTTP %s %s", status, json.dumps(answer, default=str)[:2000])
-    return answer, status
+    return answer, status, {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 409 else {}
 
 
 @functions_framework.cloud_event

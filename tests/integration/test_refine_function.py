@@ -90,7 +90,7 @@ def test_a_body_that_is_no_json_object_is_refused_not_taken_for_the_default(
 ) -> None:
     monkeypatch.setattr(main, "_warehouse", lambda: warehouse)
     with flask.Flask(__name__).test_request_context("/", method="POST", data=body):
-        answer, status = main.refine(flask.request)
+        answer, status, _ = main.refine(flask.request)
     assert status == 400 and "not a JSON object" in answer["error"]
     event = CloudEvent(
         {"type": "google.cloud.pubsub.topic.v1.messagePublished", "source": "//pubsub", "id": "m-2"},
@@ -105,5 +105,17 @@ def test_no_body_is_the_default_run(
 ) -> None:
     monkeypatch.setattr(main, "_warehouse", lambda: warehouse)
     with flask.Flask(__name__).test_request_context("/", method="POST"):
-        answer, status = main.refine(flask.request)
+        answer, status, _ = main.refine(flask.request)
     assert status == 200 and answer["mode"] == "rolling"
+
+
+def test_a_run_while_another_writer_holds_the_tables_answers_409_with_retry_after(
+    main: ModuleType, warehouse: DuckDBWarehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(main, "_warehouse", lambda: warehouse)
+    warehouse.query_file("refine/writer_claim", {"holder_id": "erase-busy", "holder_kind": "erase"})
+    with flask.Flask(__name__).test_request_context("/", method="POST", data=b'{"mode": "full"}'):
+        answer, status, headers = main.refine(flask.request)
+    assert (status, headers) == (409, {"Retry-After": str(main.RETRY_AFTER_SECONDS)})
+    assert "erasure erase-busy is under way" in answer["error"]
+    assert warehouse.query("SELECT COUNT(*) AS n FROM refined.runs") == [{"n": 0}]
