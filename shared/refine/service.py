@@ -242,8 +242,11 @@ def _refine(run: _Run, result: RefineRun, *, full: bool) -> None:
     if full:
         run.sql("edges_delete_all")
     run.sql("edges_insert")
-    run.sql("graph_strong")
+    run.sql("graph_alias")
     passes, converged = run.propagate()
+    run.sql("graph_strong")
+    strong_passes, strong_converged = run.propagate()
+    passes, converged = passes + strong_passes, converged and strong_converged
     run.sql("strong_groups")
     run.sql("work_edges")
     # Each round only drops links, so components only split: conflicts first, then the per-customer cap (one

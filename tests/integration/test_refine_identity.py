@@ -325,6 +325,40 @@ def test_a_crm_record_keyed_by_its_crm_id_joins_the_web_member_who_carries_that_
     assert (profile["odr_ltv"], profile["rvn_ltv"]) == (1, 30000)
 
 
+def test_a_crm_id_carried_by_two_user_ids_joined_by_alias_is_one_customer_but_by_two_strangers_is_dropped(
+    warehouse: DuckDBWarehouse,
+) -> None:
+    """A member who changed login (alias old -> new) and identified under both with their CRM id is one person:
+    the CRM id is carried by one alias group, not by two user ids. Found in the demo: the guard counted user
+    ids, dropped the CRM link, and left the shop's CRM record as a customer of its own."""
+    raw = RawEvents()
+    raw.identify(at(0), "dev-1", "old-login", crm_id="C-300", phone="010-3333-0000")
+    raw.alias(at(10), "old-login", "new-login")
+    raw.identify(at(20), "dev-2", "new-login", crm_id="C-300", email="park@mail.co.kr")
+    raw.identify(at(30), None, "C-300", crm_id="C-300", phone="000-0000")  # the CRM import, junk phone only
+    # two unrelated logins carrying one CRM id (a typo in the shop's CRM): neither gets it
+    raw.identify(at(40), "dev-3", "stranger-a", crm_id="C-400")
+    raw.identify(at(50), "dev-4", "stranger-b", crm_id="C-400")
+    raw.insert(warehouse)
+
+    run = refine(warehouse)
+
+    assert run.status == "succeeded"
+    member = customer_of(warehouse, "u", "new-login")
+    assert member is not None
+    for kind, value in (("u", "old-login"), ("c", "C-300"), ("a", "dev-1"), ("a", "dev-2")):
+        assert customer_of(warehouse, kind, value) == member, (kind, value)
+    strangers = {customer_of(warehouse, "u", "stranger-a"), customer_of(warehouse, "u", "stranger-b")}
+    assert len(strangers) == 2 and customer_of(warehouse, "c", "C-400") not in strangers
+    dropped = warehouse.query(
+        "SELECT dst, detail FROM refined.dropped_links WHERE reason = 'crm_on_many_users' ORDER BY src"
+    )
+    assert dropped == [
+        {"dst": node("c", "C-400"), "detail": "2 user ids not joined by an alias"},
+        {"dst": node("c", "C-400"), "detail": "2 user ids not joined by an alias"},
+    ]
+
+
 def test_a_login_and_a_crm_record_sharing_a_phone_are_one_customer_but_two_crm_records_are_not(
     warehouse: DuckDBWarehouse,
 ) -> None:

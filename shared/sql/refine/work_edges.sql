@@ -1,6 +1,6 @@
 -- Identity step 3: every edge with the guard that drops it (drop_reason NULL: the edge joins customers).
 --   junk_identifier    an end is a junk value (empty, 0, -1, null, undefined, guest, [object Object], ...)
---   crm_on_many_users  a CRM id carried by more than one user id
+--   crm_on_many_users  a CRM id carried by user ids of more than one strong group (not joined by alias)
 --   shared_identifier  a device seen with more than one strong group, an email / phone seen with user ids of
 --                      more than one, or with CRM ids of more than one (shared laptops, family phones, test
 --                      accounts): it joins none of them. One login and one CRM record may share an email or
@@ -53,10 +53,11 @@ shared_ids AS (
   WHERE GREATEST(user_groups, crm_groups) > 1 OR (SUBSTR(node, STRPOS(node, '|') + 1, 1) = 'a' AND groups > 1)
 ),
 crm_users AS (
-  SELECT node AS crm, COUNT(DISTINCT other) AS users
-  FROM ends
-  WHERE node_type = 'c' AND other_type = 'u'
-  GROUP BY node
+  SELECT n.node AS crm, COUNT(DISTINCT COALESCE(g.grp, n.other)) AS users
+  FROM ends AS n
+  LEFT JOIN refined.work_strong_groups AS g ON g.node = n.other
+  WHERE n.node_type = 'c' AND n.other_type = 'u'
+  GROUP BY n.node
 ),
 fan AS (
   SELECT node, other_type, COUNT(DISTINCT other) AS links
@@ -82,7 +83,7 @@ SELECT
   END AS drop_reason,
   CASE
     WHEN t.blocked IS NOT NULL THEN NULL
-    WHEN t.kind = 'crm' AND t.src_type = 'u' AND cu.users > 1 THEN CONCAT(CAST(cu.users AS STRING), ' user ids')
+    WHEN t.kind = 'crm' AND t.src_type = 'u' AND cu.users > 1 THEN CONCAT(CAST(cu.users AS STRING), ' user ids not joined by an alias')
     WHEN t.src_type IN ('a', 'e', 'p') AND t.dst_type IN ('u', 'c') AND rs.node IS NOT NULL THEN rs.detail
     WHEN t.dst_type IN ('a', 'e', 'p') AND t.src_type IN ('u', 'c') AND rd.node IS NOT NULL THEN rd.detail
     ELSE COALESCE(cs.detail, cd.detail)
