@@ -93,6 +93,7 @@ class RefineRun(BaseModel):
     error: str | None = None
     events_read: int = 0
     pii_values_new: int = 0
+    pii_values_restandardised: int = 0
     identifiers: int = 0
     edges: int = 0
     dropped_links: int = 0
@@ -232,9 +233,15 @@ def _refine(run: _Run, result: RefineRun, *, full: bool) -> None:
     run.sql("events_insert")
     if not full:
         run.sql("events_boundary_dedupe")
-    result.pii_values_new = _standardise_new_values(run)
-    run.sql("traits_delete")
-    run.sql("traits_insert")
+    result.pii_values_new, result.pii_values_restandardised = _standardise_new_values(run)
+    # New PII rules changed cached forms: the traits of every period are made again (profiles read them all),
+    # with the erased ids of every period left out.
+    history = {"period_start": EPOCH} if result.pii_values_restandardised and not full else {}
+    if history:
+        log.info("refine %s: PII values standardised by new rules: traits of every period made again", run.run_id)
+        run.sql("erased_seen", **history)
+    run.sql("traits_delete", **history)
+    run.sql("traits_insert", **history)
     run.sql("sessions_boundary")
     run.sql("sessions_delete")
     run.sql("sessions_insert")
@@ -294,9 +301,10 @@ def _refine(run: _Run, result: RefineRun, *, full: bool) -> None:
     run.sql("work_cleanup")
 
 
-def _standardise_new_values(run: _Run) -> int:
+def _standardise_new_values(run: _Run) -> tuple[int, int]:
     """The period's raw PII values never standardised by the current rules (and every cached value of older
-    rules), standardised in Python into refined.pii_values."""
+    rules), standardised in Python into refined.pii_values. Returns (values standardised, of which were cached
+    under older rules)."""
     started = time.perf_counter()
     candidates = run.sql("pii_candidates")
     stamp = to_iso(utc_now())
@@ -324,7 +332,7 @@ def _standardise_new_values(run: _Run) -> int:
     except Exception:  # BigQuery: rows streamed in the last ~30 minutes cannot be deleted yet; the next run does it
         log.warning("refine %s: PII values of older rules are left for the next run", run.run_id, exc_info=True)
     run.steps["pii_python"] = round(time.perf_counter() - started, 4)
-    return len(rows)
+    return len(rows), sum(1 for row in candidates if row["restandardised"])
 
 
 def _finish(run: _Run, result: RefineRun) -> None:
@@ -335,6 +343,7 @@ def _finish(run: _Run, result: RefineRun) -> None:
             run_error=result.error,
             events_read=result.events_read,
             pii_values_new=result.pii_values_new,
+            pii_values_restandardised=result.pii_values_restandardised,
             identifiers=result.identifiers,
             edges=result.edges,
             dropped_links=result.dropped_links,

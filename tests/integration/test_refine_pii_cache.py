@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from shared.refine import pii, service
+from shared.refine.erase import ErasureRequest, erase_person
 from shared.refine.service import RefineRequest, run_refine
 from shared.warehouse.duckdb import DuckDBWarehouse
 from tests.refine_truth import T0, RawEvents
@@ -93,3 +94,34 @@ def test_a_value_standardised_again_gets_a_row_id_of_its_own(tmp_path: Path, mon
         assert refine(wh, -1, 1) == 2  # the email and the geo region
         (new,) = wh.query("SELECT value_id, rules_version FROM refined.pii_values WHERE kind = 'email'")
         assert new["rules_version"] == pii.RULES_VERSION and new["value_id"] != old["value_id"]
+
+
+def test_new_rules_make_the_traits_of_earlier_periods_again_leaving_erased_people_out(tmp_path: Path) -> None:
+    """Profiles read every period's traits: a value whose standard form changed must change there too, not only
+    in the cache, and a tombstoned person's late rows must stay out of the traits made again."""
+    with DuckDBWarehouse(tmp_path / "pii.duckdb") as wh:
+        wh.ensure_schema()
+        raw = RawEvents()
+        raw.identify(T0, "dev-a", "U1", email="Kim@Mail.co.kr")
+        raw.identify(T0, "dev-b", "U9", email="lee@mail.co.kr")
+        raw.insert(wh)
+        refine(wh, -1, 1)
+        erase_person(wh, ErasureRequest(site_id="test-shop", identifier_type="user_id", value="U9"))
+        # as older rules left them: another form in the cache and in the traits made from it
+        wh.query("UPDATE refined.pii_values SET value = UPPER(value), rules_version = 'older' WHERE kind = 'email'")
+        wh.query("UPDATE refined.traits SET email = UPPER(email)")
+        late = RawEvents()
+        late.identify(
+            T0 - timedelta(hours=12), "dev-b", "U9", email="lee@mail.co.kr", event_id="ev-late"
+        )  # after the erasure
+        late.insert(wh)
+
+        run = run_refine(
+            wh, RefineRequest(mode="range", start=T0 + timedelta(days=1), end=T0 + timedelta(days=2), trigger="test")
+        )
+
+        assert (run.status, run.pii_values_restandardised) == ("succeeded", 1)
+        assert wh.query("SELECT user_id, email FROM refined.traits") == [{"user_id": "U1", "email": "kim@mail.co.kr"}]
+        assert wh.query("SELECT email FROM refined.profiles") == [{"email": "kim@mail.co.kr"}]
+        (ledger,) = wh.query("SELECT pii_values_restandardised FROM refined.runs WHERE run_id = @r", {"r": run.run_id})
+        assert ledger == {"pii_values_restandardised": 1}
