@@ -4,7 +4,9 @@
    served the same way in the same run (target: ratio >= 0.75);
 2. events/s through /v1/batch with 100-event batches (target >= 20,000/s on 2 cores);
 3. rows/s loaded into DuckDB from the Pub/Sub emulator through push + load (target >= 50,000/s), against
-   writing the same messages straight into DuckDB in-process.
+   writing the same messages straight into DuckDB in-process;
+4. single-event POSTs end to end through the whole local stack: events/s until the last is loaded, against what
+   collect accepted meanwhile (how well loading keeps pace with beacon traffic).
 Load comes from wrk (Debian package) on the same machine; rounds alternate to share the machine's noise."""
 
 from __future__ import annotations
@@ -101,7 +103,13 @@ def wrk(
         f"{name}_cpu_us": (cpu_seconds(pids) - before[name]) / requests_done * 1e6
         for name, pids in (watch or {}).items()
     }
-    return {"rps": rps, "p50_ms": percentiles["50"], "p99_ms": percentiles["99"], **cpu}
+    return {
+        "rps": rps,
+        "requests": requests_done,
+        "p50_ms": percentiles["50"],
+        "p99_ms": percentiles["99"],
+        **cpu,
+    }
 
 
 def _ms(text: str) -> float:
@@ -255,7 +263,50 @@ def bench_load(state: Path, messages: int, rows_per_message: int) -> dict[str, A
     }
 
 
-def report(collect: dict[str, Any] | None, load: dict[str, Any] | None) -> str:
+def bench_end_to_end(state: Path, seconds: int, connections: int, threads: int) -> dict[str, Any]:
+    """Single-event POSTs through the whole local stack (collect -> Pub/Sub emulator -> push -> load -> DuckDB):
+    events/s from the first request until the last one is loaded, against what collect accepted meanwhile."""
+    stack = LocalStack(
+        StackSettings(
+            state_dir=state,
+            write_keys=f"bench={WRITE_KEY}",
+            collect_port=0,
+            scheduler=False,
+            function_threads=threads,
+        )
+    ).start()
+    try:
+        url = f"{stack.collect_url}/v1/track"
+        single = orjson.dumps(event(1))
+        warm_up = wrk(url, single, 2, connections)
+        stack.drain(timeout=600)
+        loader = [stack.processes["load"].process.pid]
+        cpu_before = cpu_seconds(loader)
+        started = time.perf_counter()
+        burst = wrk(url, single, seconds, connections)
+        accepting_seconds = time.perf_counter() - started
+        drained = stack.drain(timeout=1800)
+        total_seconds = time.perf_counter() - started
+        loader_cpu = cpu_seconds(loader) - cpu_before
+    finally:
+        stack.stop(drain=False)
+    with DuckDBWarehouse(stack.warehouse_path, read_only=True) as warehouse:
+        stored = warehouse.query("SELECT COUNT(*) AS n FROM raw.event")[0]["n"]
+    answered = warm_up["requests"] + burst["requests"]
+    if stored < answered:  # requests still in flight when wrk stopped may add rows, never remove them
+        raise RuntimeError(f"{answered} requests answered 200, only {stored} rows stored")
+    return {
+        "accepted_per_s": burst["requests"] / accepting_seconds,
+        "end_to_end_per_s": burst["requests"] / total_seconds,
+        "end_to_end_ratio": accepting_seconds / total_seconds,
+        "backlog_seconds": total_seconds - accepting_seconds,
+        "loader_cpu_ms_per_event": loader_cpu / burst["requests"] * 1000,
+        "events_per_message": stored / drained["published"],
+        "seconds": seconds,
+    }
+
+
+def report(collect: dict[str, Any] | None, load: dict[str, Any] | None, end_to_end: dict[str, Any] | None) -> str:
     lines = ["| measure | result | baseline (same run) | ratio | target |", "|---|---|---|---|---|"]
     if collect:
         lines += [
@@ -274,6 +325,15 @@ def report(collect: dict[str, Any] | None, load: dict[str, Any] | None) -> str:
             f"| LoadService straight into DuckDB {load['direct_rows_per_s']:,.0f} rows/s | {load['load_ratio']:.2f} "
             f"| >= 50,000 rows/s |"
         )
+    if end_to_end:
+        lines.append(
+            f"| single-event POSTs end to end (collect -> Pub/Sub -> load -> DuckDB), a {end_to_end['seconds']} s burst "
+            f"| {end_to_end['end_to_end_per_s']:,.0f} events/s until the last is loaded ({end_to_end['backlog_seconds']:.1f} s "
+            f"after the burst; {end_to_end['events_per_message']:.1f} events per message, loader "
+            f"{end_to_end['loader_cpu_ms_per_event']:.2f} ms CPU per event) "
+            f"| collect accepting {end_to_end['accepted_per_s']:,.0f} events/s meanwhile "
+            f"| {end_to_end['end_to_end_ratio']:.2f} | - |"
+        )
     return "\n".join(lines)
 
 
@@ -287,7 +347,7 @@ def main() -> int:
     )
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--rows-per-message", type=int, default=1000)
-    parser.add_argument("--only", choices=["collect", "load"])
+    parser.add_argument("--only", choices=["collect", "load", "end-to-end"])
     args = parser.parse_args()
     if shutil.which("wrk") is None and args.only != "load":
         raise SystemExit("wrk is missing: `apt-get install wrk` (make bench does it)")
@@ -295,14 +355,25 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="cdp-bench-") as tmp:
         collect = (
             bench_collect(Path(tmp) / "collect", args.seconds, args.rounds, args.connections, args.threads)
-            if args.only != "load"
+            if args.only in (None, "collect")
             else None
         )
-        load = bench_load(Path(tmp) / "load", args.messages, args.rows_per_message) if args.only != "collect" else None
-    table = report(collect, load)
+        load = (
+            bench_load(Path(tmp) / "load", args.messages, args.rows_per_message)
+            if args.only in (None, "load")
+            else None
+        )
+        end_to_end = (
+            bench_end_to_end(Path(tmp) / "end-to-end", args.seconds + 2, args.connections, args.threads)
+            if args.only in (None, "end-to-end")
+            else None
+        )
+    table = report(collect, load, end_to_end)
     print(table)
     (RESULTS / "collect_load.md").write_text(table + "\n")
-    (RESULTS / "collect_load.json").write_text(json.dumps({"collect": collect, "load": load}, indent=2))
+    (RESULTS / "collect_load.json").write_text(
+        json.dumps({"collect": collect, "load": load, "end_to_end": end_to_end}, indent=2)
+    )
     return 0
 
 
