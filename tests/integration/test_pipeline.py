@@ -9,6 +9,7 @@ import subprocess
 import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -151,6 +152,36 @@ def test_bad_input_is_rejected_with_reasons_and_kept(local_stack: RunningStack) 
     assert count(local_stack, "raw.event", anon) == 1
     codes = {r["reason_code"] for r in local_stack.query("SELECT DISTINCT reason_code FROM ops.rejected")}
     assert {"malformed_json", "unknown_write_key"} <= codes
+
+
+def test_concurrent_single_events_share_messages_of_their_own_site_and_all_land_once(
+    local_stack: RunningStack,
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    sites = [(local_stack.write_key, local_stack.site_id), ("wk_other", "other-shop")]
+
+    def send(i: int) -> int:
+        key, _ = sites[i % 2]
+        call = {"anonymousId": f"co-{run}-{i}", "event": "Product Viewed", "properties": {"product_id": f"p{i}"}}
+        return requests.post(f"{local_stack.collect_url}/v1/track", json=call, auth=(key, ""), timeout=30).status_code
+
+    started = datetime.now(UTC)
+    with ThreadPoolExecutor(32) as pool:
+        statuses = list(pool.map(send, range(240)))
+    assert statuses == [200] * 240
+    local_stack.drain()
+    rows = local_stack.query(
+        "SELECT anonymous_id, site_id FROM raw.event WHERE STARTS_WITH(anonymous_id, @p)", {"p": f"co-{run}-"}
+    )
+    assert sorted(r["anonymous_id"] for r in rows) == sorted(f"co-{run}-{i}" for i in range(240))
+    assert all(r["site_id"] == sites[int(r["anonymous_id"].rsplit("-", 1)[1]) % 2][1] for r in rows)
+    messages = local_stack.query(
+        "SELECT site_id, COUNT(*) AS messages, SUM(row_count) AS rows FROM ops.load_batches"
+        " WHERE loaded_at >= @t GROUP BY site_id ORDER BY site_id",
+        {"t": started},
+    )
+    assert [(m["site_id"], m["rows"]) for m in messages] == [("other-shop", 120), (local_stack.site_id, 120)]
+    assert sum(m["messages"] for m in messages) < 240  # concurrent requests of a site went out together
 
 
 def test_a_client_retry_is_stored_twice_but_seen_once(local_stack: RunningStack) -> None:
