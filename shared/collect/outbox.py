@@ -46,6 +46,8 @@ class _Part:
 
 
 class Outbox:
+    """Where a collect instance's requests leave their rows; see the module's doc."""
+
     def __init__(self, publisher: Publisher, *, max_leaders: int = MAX_LEADERS) -> None:
         self.publisher = publisher
         self._max_leaders = max_leaders

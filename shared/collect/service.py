@@ -17,7 +17,6 @@ from pydantic import BaseModel, Field, ValidationError
 from shared.collect.models import BatchEnvelope, Rejection, TrackingCall
 from shared.collect.outbox import Outbox
 from shared.collect.rows import RowBuilder, RowError
-from shared.messages import COLUMNS_SCHEMA
 from shared.pubsub import Publisher, PublishUnavailable
 from shared.timeutil import to_iso, utc_now
 
@@ -29,7 +28,6 @@ MAX_REJECTED_PAYLOAD = 64 * 1024
 SINGLE_CALLS = {"track", "page", "screen", "identify", "alias", "group"}
 # analytics.js posts to short paths.
 SHORT_PATHS = {"t": "track", "p": "page", "s": "screen", "i": "identify", "a": "alias", "g": "group"}
-MESSAGE_SCHEMA = COLUMNS_SCHEMA  # each table's rows column by column (shared/messages.py)
 
 
 class CollectRequest(BaseModel):
