@@ -51,6 +51,15 @@ def _cell(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _aware_datetime(text: str) -> datetime:
+    """An ISO 8601 date or time for the command line; without a zone it is UTC."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 date or time (e.g. 2026-11-23)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def _warehouse(settings: StackSettings) -> Any:
     if settings.warehouse == "duckdb":
         return DuckDBWarehouse(settings.duckdb_file, read_only=True)
@@ -98,13 +107,16 @@ def cmd_demo(settings: StackSettings, args: argparse.Namespace) -> int:
     )
 
     write_key = next(iter(settings.sites_by_write_key))
-    shop = simulate(SimConfig(seed=args.seed, customers=args.customers, days=args.days, write_key=write_key))
+    # History ends at a midnight (UTC): the same seed makes the same shop all day, and the same counts any day
+    # (the simulation draws times relative to its end, so only a whole-day shift keeps every draw).
+    end = args.end or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    shop = simulate(SimConfig(seed=args.seed, customers=args.customers, days=args.days, end=end, write_key=write_key))
     truth_path = settings.state_dir / "sim_truth.json"
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     shop.truth.save(truth_path)
     events = shop.expected.accepted_events
     print(
-        f"simulated shop: seed {args.seed}, {args.customers} customers, {args.days} days, "
+        f"simulated shop: seed {args.seed}, {args.customers} customers, {args.days} days to {end:%Y-%m-%d %H:%M} UTC, "
         f"{len(shop.requests)} requests carrying {events} valid events (truth: {truth_path})"
     )
 
@@ -133,8 +145,12 @@ def cmd_demo(settings: StackSettings, args: argparse.Namespace) -> int:
             }
             for name in ("user", "page", "land", "conv", "event")
         ]
+        (ledger,) = warehouse.query("SELECT COUNT(*) AS messages, SUM(row_count) AS rows FROM ops.load_batches")
         print_table(
-            loaded, "collected and loaded, per raw table (stored includes SDK retries; later stages see unique)"
+            loaded,
+            "collected and loaded, per raw table (stored includes SDK retries; later stages see unique); "
+            f"{ledger['rows'] or 0:,} rows came in {ledger['messages']:,} Pub/Sub messages "
+            f"(concurrent requests of a site share one)",
         )
         rejected = {r["reason_code"]: r for r in warehouse.query_file("rejected_by_reason", {"since": EPOCH})}
         reasons = sorted(set(rejected) | set(shop.expected.rejected))
@@ -327,6 +343,12 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--customers", type=int, default=300)
     demo.add_argument("--days", type=int, default=60)
+    demo.add_argument(
+        "--end",
+        type=_aware_datetime,
+        default=None,
+        help="last moment simulated, ISO 8601 (default: today's 00:00 UTC)",
+    )
     demo.add_argument("--concurrency", type=int, default=8)
     query = sub.add_parser("query", help="run GoogleSQL against the warehouse (`@file.sql` reads a file)")
     query.add_argument("sql")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -9,13 +10,14 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psutil
 import pytest
 import requests
 
+from local.cli import _aware_datetime
 from local.stack import REPO
 from shared.refine.service import RefineRequest, run_refine
 from shared.warehouse.duckdb import DuckDBWarehouse
@@ -169,3 +171,10 @@ def test_erase_deletes_a_person_from_the_local_warehouse_and_refuses_bad_argumen
             {"h": hashlib.sha256(f"{SITE}|u:U404".encode()).hexdigest()},
         )
     assert asked[0]["requested_by"].startswith("cli")
+
+
+def test_demo_end_takes_an_iso_date_or_time_and_names_a_bad_one() -> None:
+    assert _aware_datetime("2026-11-23") == datetime(2026, 11, 23, tzinfo=UTC)
+    assert _aware_datetime("2026-11-23T09:00:00+09:00") == datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
+    with pytest.raises(argparse.ArgumentTypeError, match="'23/11/2026' is not an ISO 8601 date"):
+        _aware_datetime("23/11/2026")

@@ -83,6 +83,16 @@ def test_same_seed_same_bytes_other_seed_other_bytes(shop: Shop) -> None:
     assert {r.body for r in other.requests if not r.bad}.isdisjoint({r.body for r in shop.requests})
 
 
+def test_a_whole_day_later_the_same_seed_makes_the_same_shop_shifted() -> None:
+    """`make demo` ends its history at a midnight, so that a run on another day reports the same counts."""
+    small = {"seed": 7, "customers": 60, "days": 20}
+    today = simulate(SimConfig(**small, end=datetime(2026, 11, 23, tzinfo=UTC)))
+    tomorrow = simulate(SimConfig(**small, end=datetime(2026, 11, 24, tzinfo=UTC)))
+    assert tomorrow.expected == today.expected
+    assert [(r.path, r.label) for r in tomorrow.requests] == [(r.path, r.label) for r in today.requests]
+    assert [p.identifiers for p in tomorrow.truth.people] == [p.identifiers for p in today.truth.people]
+
+
 def test_render_makes_only_sent_at_fresh_on_the_devices_clock(shop: Shop) -> None:
     now = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
     skewed = [r for r in shop.requests if abs(r.clock_skew_seconds) > 3600 and r.sent_at]
