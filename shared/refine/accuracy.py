@@ -42,7 +42,9 @@ def baseline_last_user_wins(rows: Iterable[Mapping[str, Any]], site: str) -> dic
     rows: raw rows with anonymous_id, user_id, event_time and, for user rows, email, phone, crm_id."""
     last: dict[str, tuple[Any, str]] = {}
     predicted: dict[str, str] = {}
-    for row in rows:
+    # In time order, so that "last" means the same on every run (the warehouse returns rows in any order).
+    ordered = sorted(rows, key=lambda r: (r["event_time"], r.get("user_id") or "", r.get("anonymous_id") or ""))
+    for row in ordered:
         anon, user = row.get("anonymous_id"), row.get("user_id")
         if not user:
             continue

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.refine.accuracy import linkable_owner, node, pairwise_scores
+from shared.refine.accuracy import baseline_last_user_wins, linkable_owner, node, pairwise_scores
 
 SITE = "s"
 
@@ -37,3 +37,13 @@ def test_linkable_owner_splits_a_person_where_no_row_ties_the_parts() -> None:
     predicted = {web: "k1", device: "k1", crm: "k2", phone: "k2"}
     assert pairwise_scores(predicted, linkable)[1] == 1.0
     assert pairwise_scores(predicted, owner)[1] < 1.0
+
+
+def test_the_baseline_reads_rows_in_time_order_whatever_order_they_come_in() -> None:
+    rows = [
+        {"anonymous_id": "dev", "user_id": "u-old", "event_time": 1, "email": "kim@mail.co.kr"},
+        {"anonymous_id": "dev", "user_id": "u-new", "event_time": 2, "email": "kim@mail.co.kr"},
+    ]
+    for order in (rows, rows[::-1]):
+        predicted = baseline_last_user_wins(order, SITE)
+        assert predicted[node(SITE, "a", "dev")] == predicted[node(SITE, "e", "kim@mail.co.kr")] == "u-new"
