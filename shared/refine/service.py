@@ -229,7 +229,7 @@ def _refine(run: _Run, result: RefineRun, *, full: bool) -> None:
         )
     # 1. the period's events (deduplicated), PII standardised in Python, traits, sessions.
     run.sql("events_delete")
-    run.sql("erased_seen")
+    run.sql("erased_seen", users_from=run.params["period_start"] - timedelta(days=1))
     run.sql("events_insert")
     if not full:
         run.sql("events_boundary_dedupe")
@@ -239,7 +239,7 @@ def _refine(run: _Run, result: RefineRun, *, full: bool) -> None:
     history = {"period_start": EPOCH} if result.pii_values_restandardised and not full else {}
     if history:
         log.info("refine %s: PII values standardised by new rules: traits of every period made again", run.run_id)
-        run.sql("erased_seen", **history)
+        run.sql("erased_seen", users_from=EPOCH)
     run.sql("traits_delete", **history)
     run.sql("traits_insert", **history)
     run.sql("sessions_boundary")

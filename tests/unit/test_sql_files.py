@@ -77,6 +77,14 @@ def test_qualify_comes_with_a_where_group_by_or_having(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", SQL_FILES, ids=lambda p: str(p.relative_to(SQL_DIR)))
+def test_no_comment_names_a_parameter(path: Path) -> None:
+    """bqemulator counts an @name in a comment as a parameter of its own, and the query then fails with
+    "Parameter argument/count mismatch" (found when a comment named one): comments say "the X parameter"."""
+    comments = [line.split("--", 1)[1] for line in path.read_text().splitlines() if "--" in line]
+    assert not [c for c in comments if re.search(r"@[A-Za-z_]", c)]
+
+
+@pytest.mark.parametrize("path", SQL_FILES, ids=lambda p: str(p.relative_to(SQL_DIR)))
 def test_a_work_table_expires_on_bigquery(path: Path) -> None:
     """Work tables hold identifiers in clear (an erasure's: the person's); a run that crashed must not leave them
     for good. The next run drops them (work_cleanup.sql); on BigQuery they also expire after a day."""
