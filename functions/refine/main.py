@@ -18,11 +18,11 @@ from flask import Request
 from pydantic import ValidationError
 
 from shared.refine.service import RefineBusy, RefineFailed, RefineRequest, RefineRun, run_refine
-from shared.warehouse import Warehouse, open_warehouse
+from shared.warehouse import Warehouse, WarehouseUnavailable, open_warehouse
 
 log = logging.getLogger("cdp.refine")
 
-# A run takes minutes; a scheduler or person told 409 tries again after about one.
+# A run takes minutes; a scheduler or person told 409 or 503 tries again after a couple.
 RETRY_AFTER_SECONDS = 120
 
 
@@ -32,7 +32,8 @@ def _warehouse() -> Warehouse:
 
 
 def handle(body: object, warehouse: Warehouse | None = None) -> tuple[int, dict[str, Any]]:
-    """(HTTP status, JSON answer). 400: a bad request (not retried); 409: another run is under way;
+    """(HTTP status, JSON answer). 400: a bad request (not retried); 409: another run or an erasure is under way;
+    503: the warehouse is unavailable before the run began (BigQuery failing transiently, the DuckDB file held);
     500: the run failed (recorded in refined.runs; the scheduler's retry re-runs it, which is safe)."""
     if not isinstance(body, dict):
         return 400, {"error": "the body is not a JSON object: send a refine request, or nothing for the default run"}
@@ -44,6 +45,8 @@ def handle(body: object, warehouse: Warehouse | None = None) -> tuple[int, dict[
         run: RefineRun = run_refine(warehouse or _warehouse(), request)
     except RefineBusy as exc:
         return 409, {"error": str(exc)}
+    except WarehouseUnavailable as exc:
+        return 503, {"error": f"the warehouse is unavailable: {exc}"}
     except RefineFailed as exc:
         return 500, exc.run.model_dump(mode="json")
     return 200, run.model_dump(mode="json")
@@ -55,7 +58,7 @@ def refine(request: Request) -> tuple[dict[str, Any], int, dict[str, str]]:
     body = request.get_json(force=True, silent=True) if request.get_data() else {}
     status, answer = handle(body)
     log.info("refine: HTTP %s %s", status, json.dumps(answer, default=str)[:2000])
-    return answer, status, {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 409 else {}
+    return answer, status, {"Retry-After": str(RETRY_AFTER_SECONDS)} if status in (409, 503) else {}
 
 
 @functions_framework.cloud_event

@@ -13,6 +13,7 @@ import pytest
 from cloudevents.http import CloudEvent
 
 from shared.refine.service import refine_status
+from shared.warehouse import WarehouseUnavailable
 from shared.warehouse.duckdb import DuckDBWarehouse
 from tests.refine_truth import T0, RawEvents
 from tests.steps import load_step
@@ -119,3 +120,17 @@ def test_a_run_while_another_writer_holds_the_tables_answers_409_with_retry_afte
     assert (status, headers) == (409, {"Retry-After": str(main.RETRY_AFTER_SECONDS)})
     assert "erasure erase-busy is under way" in answer["error"]
     assert warehouse.query("SELECT COUNT(*) AS n FROM refined.runs") == [{"n": 0}]
+
+
+def test_an_unavailable_warehouse_answers_503_with_retry_after_not_a_traceback(
+    main: ModuleType, warehouse: DuckDBWarehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def held(*args: object, **kwargs: object) -> list[dict[str, object]]:
+        raise WarehouseUnavailable("the DuckDB file is held by another process")
+
+    monkeypatch.setattr(main, "_warehouse", lambda: warehouse)
+    monkeypatch.setattr(warehouse, "query_file", held)
+    with flask.Flask(__name__).test_request_context("/", method="POST", data=b'{"mode": "full"}'):
+        answer, status, headers = main.refine(flask.request)
+    assert (status, headers) == (503, {"Retry-After": str(main.RETRY_AFTER_SECONDS)})
+    assert answer == {"error": "the warehouse is unavailable: the DuckDB file is held by another process"}
