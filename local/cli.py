@@ -19,7 +19,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import requests
+import sqlglot.errors
+from google.api_core import exceptions as api_exceptions
 from pydantic import ValidationError
 
 from local.stack import LocalStack, StackSettings
@@ -226,7 +229,13 @@ def cmd_query(settings: StackSettings, args: argparse.Namespace) -> int:
         raise SystemExit(f"no SQL file {args.sql[1:]}")
     sql = Path(args.sql[1:]).read_text() if args.sql.startswith("@") else args.sql
     with _warehouse(settings) as warehouse:
-        print_table(warehouse.query(sql))
+        try:
+            rows = warehouse.query(sql)
+        except (sqlglot.errors.SqlglotError, duckdb.Error, api_exceptions.GoogleAPICallError) as exc:
+            # The user's SQL is wrong (syntax, an unknown table or column): say so, without a traceback.
+            print(f"query failed: {exc}", file=sys.stderr)
+            return 2
+    print_table(rows)
     return 0
 
 

@@ -178,3 +178,15 @@ def test_demo_end_takes_an_iso_date_or_time_and_names_a_bad_one() -> None:
     assert _aware_datetime("2026-11-23T09:00:00+09:00") == datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
     with pytest.raises(argparse.ArgumentTypeError, match="'23/11/2026' is not an ISO 8601 date"):
         _aware_datetime("23/11/2026")
+
+
+def test_query_names_bad_sql_without_a_traceback(tmp_path: Path) -> None:
+    env = {**os.environ, "CDP_STATE_DIR": str(tmp_path), "PYTHONPATH": str(REPO)}
+    with DuckDBWarehouse(tmp_path / "warehouse.duckdb") as warehouse:
+        warehouse.ensure_schema()
+    for sql, named in (("SELEC 1", "Unexpected token"), ("SELECT COUNT(*) FROM raw.nope", "nope does not exist")):
+        done = cli("query", sql, env=env)
+        assert done.returncode == 2 and "query failed:" in done.stderr and named in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+    good = cli("query", "SELECT 1 AS one", env=env)
+    assert (good.returncode, good.stdout.split()) == (0, ["one", "---", "1"])
