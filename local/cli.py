@@ -395,7 +395,12 @@ def main(argv: list[str] | None = None) -> int:
         "run": cmd_run,
         "erase": cmd_erase,
     }
-    return commands[args.command](settings, args)
+    try:
+        return commands[args.command](settings, args)
+    except requests.ConnectionError as exc:  # replay, run: the stack (or the given URL) is not there
+        url = exc.request.url if exc.request is not None else "the stack"
+        print(f"cannot reach {url}: is the stack running (`make serve`)?", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

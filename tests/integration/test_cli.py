@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from local.cli import _aware_datetime
+from local.processes import free_port
 from local.stack import REPO
 from shared.refine.service import RefineRequest, run_refine
 from shared.warehouse.duckdb import DuckDBWarehouse
@@ -190,3 +191,12 @@ def test_query_names_bad_sql_without_a_traceback(tmp_path: Path) -> None:
         assert "Traceback" not in done.stderr
     good = cli("query", "SELECT 1 AS one", env=env)
     assert (good.returncode, good.stdout.split()) == (0, ["one", "---", "1"])
+
+
+def test_a_stack_that_is_gone_is_named_not_a_traceback(tmp_path: Path) -> None:
+    env = {**os.environ, "CDP_STATE_DIR": str(tmp_path), "PYTHONPATH": str(REPO)}
+    gone = f"http://127.0.0.1:{free_port()}"  # a stack.json left by a stack that was killed
+    (tmp_path / "stack.json").write_text(json.dumps({"pid": 1, "urls": {"refine": gone}}))
+    done = cli("run", "refine", env=env)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"cannot reach {gone}/: is the stack running" in done.stderr
