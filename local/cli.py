@@ -25,7 +25,8 @@ import sqlglot.errors
 from google.api_core import exceptions as api_exceptions
 from pydantic import ValidationError
 
-from local.stack import LocalStack, StackSettings
+from local.processes import ChildExited
+from local.stack import EmulatorMissing, LocalStack, PortInUse, StackSettings
 from shared.warehouse import WarehouseUnavailable, open_warehouse
 from shared.warehouse.duckdb import DuckDBWarehouse
 
@@ -400,6 +401,9 @@ def main(argv: list[str] | None = None) -> int:
     except requests.ConnectionError as exc:  # replay, run: the stack (or the given URL) is not there
         url = exc.request.url if exc.request is not None else "the stack"
         print(f"cannot reach {url}: is the stack running (`make serve`)?", file=sys.stderr)
+        return 2
+    except (EmulatorMissing, PortInUse, ChildExited) as exc:  # serve, demo: the stack cannot start here
+        print(f"the local stack cannot start: {exc}", file=sys.stderr)
         return 2
 
 

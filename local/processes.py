@@ -47,6 +47,10 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+class ChildExited(RuntimeError):
+    """A server the stack started exited before it was ready (its log's tail is in the message)."""
+
+
 class ChildProcess:
     """A server the stack owns. Its log goes to a file in the state folder."""
 
@@ -74,7 +78,7 @@ class ChildProcess:
         @retry(retry=retry_if_result(lambda ok: not ok), stop=stop_after_delay(ready_timeout), wait=wait_fixed(0.1))
         def wait_ready() -> bool:
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(
+                raise ChildExited(
                     f"{self.name} exited with {self.process.returncode}; see {self.log_path}:\n{self.tail()}"
                 )
             return port_open(self.port) and self._listening_is_ours()

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import sys
 import threading
 import time
@@ -46,6 +47,27 @@ class StackSettings(PlatformSettings):
 
 class EmulatorMissing(RuntimeError):
     pass
+
+
+class PortInUse(RuntimeError):
+    """A port the settings fix is held by another process."""
+
+
+def _check_fixed_ports(ports: dict[str, int]) -> None:
+    """Fail before starting anything when a port the settings fix is taken (a second `make serve`, another
+    server on 8080), naming the setting, instead of a server that dies at start."""
+    for variable, port in ports.items():
+        if not port:
+            continue
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind: TIME_WAIT is free
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                raise PortInUse(
+                    f"port {port} ({variable}) is in use by another process: stop it, or set {variable}=0 "
+                    "for a free port"
+                ) from None
 
 
 def find_emulator(explicit: Path | None) -> list[str]:
@@ -136,6 +158,10 @@ class LocalStack:
 
     # -- start / stop -----------------------------------------------------------------------
     def start(self) -> LocalStack:
+        s = self.settings
+        _check_fixed_ports(
+            {"CDP_COLLECT_PORT": s.collect_port, "CDP_LOAD_PORT": s.load_port, "CDP_PUBSUB_PORT": s.pubsub_port}
+        )
         try:
             # Only what this run's loader logs counts for its drain (an emulator restart reuses message ids).
             load_log = self.state_dir / "logs" / "load.log"

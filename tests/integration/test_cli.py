@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -200,3 +201,15 @@ def test_a_stack_that_is_gone_is_named_not_a_traceback(tmp_path: Path) -> None:
     done = cli("run", "refine", env=env)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert f"cannot reach {gone}/: is the stack running" in done.stderr
+
+
+def test_serve_names_a_fixed_port_that_is_taken_and_starts_nothing(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        env = {**os.environ, "CDP_STATE_DIR": str(tmp_path), "CDP_COLLECT_PORT": str(port), "PYTHONPATH": str(REPO)}
+        done = cli("serve", env=env)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"port {port} (CDP_COLLECT_PORT) is in use by another process" in done.stderr
+    assert not (tmp_path / "logs").exists()  # nothing was started
