@@ -386,7 +386,13 @@ def main(argv: list[str] | None = None) -> int:
     erase.add_argument("--requested-by", metavar="WHO", help="who asked (a person, a ticket); default cli:<login name>")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    settings = StackSettings()
+    try:
+        settings = StackSettings()
+    except ValidationError as exc:  # a CDP_* variable that does not parse: name it, no traceback
+        for error in exc.errors():
+            names = ", ".join(f"CDP_{str(part).upper()}" for part in error["loc"]) or "settings"
+            print(f"bad setting {names}: {error['msg']} (got {error.get('input')!r})", file=sys.stderr)
+        return 2
     commands = {
         "serve": cmd_serve,
         "demo": cmd_demo,

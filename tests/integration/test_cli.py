@@ -213,3 +213,11 @@ def test_serve_names_a_fixed_port_that_is_taken_and_starts_nothing(tmp_path: Pat
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert f"port {port} (CDP_COLLECT_PORT) is in use by another process" in done.stderr
     assert not (tmp_path / "logs").exists()  # nothing was started
+
+
+def test_a_setting_that_does_not_parse_is_named_with_its_variable(tmp_path: Path) -> None:
+    env = {**os.environ, "CDP_STATE_DIR": str(tmp_path), "CDP_COLLECT_PORT": "eighty", "PYTHONPATH": str(REPO)}
+    done = cli("query", "SELECT 1", env=env)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "bad setting CDP_COLLECT_PORT: Input should be a valid integer" in done.stderr
+    assert "(got 'eighty')" in done.stderr
