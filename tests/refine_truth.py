@@ -95,6 +95,7 @@ class RawEvents:
         order_id: str,
         revenue: float,
         products: list[str] | None = None,
+        **extra: Any,
     ) -> Row:
         row = self._base(
             "track",
@@ -107,6 +108,7 @@ class RawEvents:
             revenue=revenue,
             currency="KRW",
             product_names=" | ".join(products or []) or None,
+            **extra,
         )
         self.rows["conv"].append(row)
         return row

@@ -470,3 +470,28 @@ def test_a_device_with_a_login_and_another_persons_member_number_is_shared(wareh
         {"d": node("a", "family-laptop")},
     )
     assert dropped["detail"] == "2 customers logged in on the device"
+
+
+def test_crawler_traffic_stays_in_raw_but_makes_no_sessions_or_customers(warehouse: DuckDBWarehouse) -> None:
+    """Crawlers and monitoring browsers (collect marks them device_type 'bot') run the site's JavaScript too:
+    their page views must not become sessions, landings or customers. Identity and order records are kept
+    whatever the user agent (a shop's backend may send them with any)."""
+    raw = RawEvents()
+    raw.page(at(0), "crawler-1", device_type="bot", os="Other", browser="Googlebot")
+    raw.page(at(1), "crawler-1", url="https://shop.kr/p/1", device_type="bot")
+    raw.event(at(2), "crawler-1", None, "product_view", device_type="bot")
+    raw.page(at(0), "dev-a")
+    raw.identify(at(1), "dev-a", "U1", email="kim@mail.co.kr")
+    raw.order(at(3), None, "U1", "o-1", 50000, ["운동화"], device_type="bot")  # the shop's backend, an odd UA
+    raw.insert(warehouse)
+
+    run = refine(warehouse)
+
+    assert run.status == "succeeded"
+    assert customer_of(warehouse, "a", "crawler-1") is None
+    assert warehouse.query("SELECT COUNT(*) AS n FROM refined.sessions WHERE device_key = 'crawler-1'") == [{"n": 0}]
+    assert warehouse.query("SELECT COUNT(*) AS n FROM raw.page WHERE anonymous_id = 'crawler-1'") == [{"n": 2}]
+    member = customer_of(warehouse, "u", "U1")
+    (profile,) = warehouse.query("SELECT odr_ltv, device FROM refined.profiles WHERE customer_id = @c", {"c": member})
+    assert profile == {"odr_ltv": 1, "device": "desktop"}  # the order counts; the device stays the person's own
+    assert warehouse.query("SELECT COUNT(*) AS n FROM refined.profiles") == [{"n": 1}]

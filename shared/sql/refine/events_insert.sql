@@ -105,6 +105,9 @@ in_period AS (
     IF(u.user_id IS NULL OR REGEXP_CONTAINS(LOWER(TRIM(u.user_id)), @junk_pattern), NULL, TRIM(u.user_id)) AS user_ok
   FROM unioned AS u
   WHERE u.event_time >= @period_start AND u.event_time < @period_end
+    -- Crawlers and monitoring browsers (collect's device_type 'bot') run the site's JavaScript too: their page
+    -- views, landings and events stay in raw only. Identity and order records count whatever the user agent.
+    AND NOT (u.source_table IN ('page', 'land', 'event') AND IFNULL(u.device_type, '') = 'bot')
 )
 SELECT
   p.event_id, p.source_table, p.site_id, p.`call`, p.event_time, p.received_at, p.anonymous_id, p.user_id,
@@ -114,8 +117,10 @@ SELECT
     WHEN p.anon_ok IS NOT NULL THEN CONCAT(p.site_id, '|a:', p.anon_ok)
   END AS node,
   COALESCE(p.anon_ok, p.user_ok) AS device_key,
-  p.device_type, p.os, p.browser, p.country, p.region, p.page_url, p.medium, p.source, p.campaign, p.click_id,
-  p.keyword, p.event_type, p.event_name, p.product_name, p.order_id, p.revenue, p.currency
+  -- a bot's user agent on an identity or order record (a shop's backend) says nothing of the person's device
+  IF(p.device_type = 'bot', NULL, p.device_type), IF(p.device_type = 'bot', NULL, p.os),
+  IF(p.device_type = 'bot', NULL, p.browser), p.country, p.region, p.page_url, p.medium, p.source, p.campaign,
+  p.click_id, p.keyword, p.event_type, p.event_name, p.product_name, p.order_id, p.revenue, p.currency
 FROM in_period AS p
 LEFT JOIN crm_keys AS k ON k.site_id = p.site_id AND k.crm = p.user_ok
 LEFT JOIN refined.work_erased_seen AS xa ON xa.site_id = p.site_id AND xa.node = CONCAT(p.site_id, '|a:', p.anon_ok)
