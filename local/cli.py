@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from local.processes import ChildExited
 from local.stack import EmulatorMissing, LocalStack, PortInUse, StackSettings
+from shared.refine.service import STALE_AFTER_HOURS, RefineRequest, refine_status, run_refine
 from shared.warehouse import WarehouseUnavailable, open_warehouse
 from shared.warehouse.duckdb import DuckDBWarehouse
 
@@ -185,7 +186,6 @@ def _demo_refine(warehouse_path: Path, truth_path: Path, site_id: str) -> bool:
     """Stage 3 on what was loaded: one full refine, then who-is-who against the simulator's truth."""
     from local.sim.models import Truth
     from local.sim.score import who_is_who
-    from shared.refine.service import RefineRequest, run_refine
 
     with DuckDBWarehouse(warehouse_path) as warehouse:
         run = run_refine(warehouse, RefineRequest(mode="full", trigger="demo"))
@@ -238,6 +238,14 @@ def cmd_query(settings: StackSettings, args: argparse.Namespace) -> int:
             return 2
     print_table(rows)
     return 0
+
+
+def cmd_status(settings: StackSettings, args: argparse.Namespace) -> int:
+    """The refined tables' freshness; exit 1 while stale, so that a cron or a monitor can act on it."""
+    with _warehouse(settings) as warehouse:
+        status = refine_status(warehouse, stale_after_hours=args.stale_after_hours)
+    print_table([{"field": k, "value": v} for k, v in status.model_dump().items()], "refine status")
+    return 1 if status.stale else 0
 
 
 def cmd_rejected(settings: StackSettings, args: argparse.Namespace) -> int:
@@ -362,6 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--concurrency", type=int, default=8)
     query = sub.add_parser("query", help="run GoogleSQL against the warehouse (`@file.sql` reads a file)")
     query.add_argument("sql")
+    status = sub.add_parser("status", help="refine's freshness: last run, last success, profiles; exit 1 if stale")
+    status.add_argument("--stale-after-hours", type=int, default=STALE_AFTER_HOURS)
     rejected = sub.add_parser("rejected", help="rejected records by stage and reason")
     rejected.add_argument("--days", type=int, default=30)
     replay = sub.add_parser("replay", help="send collect-stage rejections to collect again")
@@ -397,6 +407,7 @@ def main(argv: list[str] | None = None) -> int:
         "serve": cmd_serve,
         "demo": cmd_demo,
         "query": cmd_query,
+        "status": cmd_status,
         "rejected": cmd_rejected,
         "replay": cmd_replay,
         "run": cmd_run,

@@ -2,7 +2,8 @@
 
 Cloud Scheduler (locally: the stack's scheduler, or `cdp run refine`) POSTs the JSON body of function.json's
 schedule: a RefineRequest (mode rolling / range / full / incremental, ...). `refine_event` takes the same
-request as a Pub/Sub message (CloudEvent) for deployments that route the schedule through a topic."""
+request as a Pub/Sub message (CloudEvent) for deployments that route the schedule through a topic. A GET answers
+the refined tables' freshness (refine_status), 503 while the profiles are stale, and never starts a run."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from cloudevents.http import CloudEvent
 from flask import Request
 from pydantic import ValidationError
 
-from shared.refine.service import RefineBusy, RefineFailed, RefineRequest, RefineRun, run_refine
+from shared.refine.service import RefineBusy, RefineFailed, RefineRequest, RefineRun, refine_status, run_refine
 from shared.warehouse import Warehouse, WarehouseUnavailable, open_warehouse
 
 log = logging.getLogger("cdp.refine")
@@ -52,8 +53,26 @@ def handle(body: object, warehouse: Warehouse | None = None) -> tuple[int, dict[
     return 200, run.model_dump(mode="json")
 
 
+def freshness() -> tuple[int, dict[str, Any]]:
+    """GET: the refined tables' freshness; 503 while stale, so that an uptime check alerts on stale profiles."""
+    try:
+        fresh = refine_status(_warehouse())
+    except WarehouseUnavailable as exc:
+        return 503, {"error": f"the warehouse is unavailable: {exc}"}
+    return (503 if fresh.stale else 200), fresh.model_dump(mode="json")
+
+
 @functions_framework.http
 def refine(request: Request) -> tuple[dict[str, Any], int, dict[str, str]]:
+    if request.method == "GET":  # never a run: a probe or a browser must not start one
+        code, answer = freshness()
+        return answer, code, {}
+    if request.method != "POST":
+        return (
+            {"error": f"{request.method} is not allowed: POST a refine request, GET the status"},
+            405,
+            {"Allow": "GET, POST"},
+        )
     # No body: the default run. A body that is not a JSON object is refused, never taken for the default.
     body = request.get_json(force=True, silent=True) if request.get_data() else {}
     status, answer = handle(body)

@@ -359,7 +359,25 @@ def _finish(run: _Run, result: RefineRun) -> None:
         log.exception("refine %s: the run ledger could not be updated", run.run_id)
 
 
-def refine_status(warehouse: Warehouse, stale_after_hours: int = 26) -> dict[str, Any]:
+STALE_AFTER_HOURS = 26  # the schedule is hourly: a day of failed or missing runs, and some slack
+
+
+class RefineStatus(BaseModel):
+    """Freshness of the refined tables, for operators: `stale` when the profiles are older than the threshold,
+    missing, or the last run failed."""
+
+    stale: bool
+    last_run_id: str | None = None
+    last_run_status: str | None = None
+    last_run_started_at: datetime | None = None
+    last_run_error: str | None = None
+    last_success_period_end: datetime | None = None
+    last_success_finished_at: datetime | None = None
+    profiles_as_of: datetime | None = None
+    profiles: int = 0
+
+
+def refine_status(warehouse: Warehouse, stale_after_hours: int = STALE_AFTER_HOURS) -> RefineStatus:
     """The last run, the last success and whether the profiles are stale."""
     rows = warehouse.query_file("refine/status", {"stale_after_hours": stale_after_hours})
-    return rows[0] if rows else {"stale": True}
+    return RefineStatus.model_validate(rows[0]) if rows else RefineStatus(stale=True)

@@ -221,3 +221,20 @@ def test_a_setting_that_does_not_parse_is_named_with_its_variable(tmp_path: Path
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "bad setting CDP_COLLECT_PORT: Input should be a valid integer" in done.stderr
     assert "(got 'eighty')" in done.stderr
+
+
+def test_status_says_whether_profiles_are_stale_and_exits_1_when_they_are(tmp_path: Path) -> None:
+    env = {**os.environ, "CDP_STATE_DIR": str(tmp_path), "PYTHONPATH": str(REPO)}
+    with DuckDBWarehouse(tmp_path / "warehouse.duckdb") as warehouse:
+        warehouse.ensure_schema()
+    empty = cli("status", env=env)
+    assert empty.returncode == 1 and "stale" in empty.stdout and "True" in empty.stdout
+    with DuckDBWarehouse(tmp_path / "warehouse.duckdb") as warehouse:
+        raw = RawEvents()
+        raw.page(T0, "dev-a", "U1")
+        raw.insert(warehouse)
+        run = run_refine(warehouse, RefineRequest(mode="full", trigger="test"))
+    fresh = cli("status", env=env)
+    assert fresh.returncode == 0 and run.run_id in fresh.stdout
+    rows = {line.split()[0]: " ".join(line.split()[1:]) for line in fresh.stdout.splitlines()[3:] if line.strip()}
+    assert (rows["stale"], rows["profiles"], rows["last_run_status"]) == ("False", "1", "succeeded")

@@ -67,7 +67,7 @@ def test_a_failed_run_is_recorded_and_answers_500(
     (run,) = warehouse.query("SELECT status, error FROM refined.runs")
     assert run["status"] == "failed" and "warehouse said no" in run["error"]
     status_row = refine_status(warehouse, stale_after_hours=24 * 365 * 10)
-    assert status_row["last_run_status"] == "failed" and status_row["stale"] is True
+    assert status_row.last_run_status == "failed" and status_row.stale is True
     monkeypatch.undo()
     assert main.handle({"mode": "full", "now": (T0 + timedelta(days=1)).isoformat()}, warehouse)[0] == 200
 
@@ -134,3 +134,24 @@ def test_an_unavailable_warehouse_answers_503_with_retry_after_not_a_traceback(
         answer, status, headers = main.refine(flask.request)
     assert (status, headers) == (503, {"Retry-After": str(main.RETRY_AFTER_SECONDS)})
     assert answer == {"error": "the warehouse is unavailable: the DuckDB file is held by another process"}
+
+
+def test_get_answers_freshness_and_never_starts_a_run(
+    main: ModuleType, warehouse: DuckDBWarehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(main, "_warehouse", lambda: warehouse)
+    app = flask.Flask(__name__)
+    with app.test_request_context("/", method="GET"):
+        answer, status, _ = main.refine(flask.request)
+    assert (status, answer["stale"], answer["profiles"], answer["last_run_id"]) == (503, True, 0, None)
+    assert warehouse.query("SELECT COUNT(*) AS n FROM refined.runs") == [{"n": 0}]  # a GET is no run
+
+    with app.test_request_context("/", method="POST", data=b'{"mode": "full"}'):
+        run, status, _ = main.refine(flask.request)
+    assert status == 200
+    with app.test_request_context("/", method="GET"):
+        answer, status, _ = main.refine(flask.request)
+    assert (status, answer["stale"], answer["profiles"], answer["last_run_id"]) == (200, False, 1, run["run_id"])
+    with app.test_request_context("/", method="DELETE"):
+        answer, status, headers = main.refine(flask.request)
+    assert (status, headers) == (405, {"Allow": "GET, POST"})

@@ -243,7 +243,7 @@ def test_run_table_and_status(warehouse: DuckDBWarehouse) -> None:
     assert len(rows) == 1 and rows[0]["status"] == "succeeded" and rows[0]["run_id"] == run.run_id
     assert rows[0]["events_read"] == 1 and rows[0]["customers"] == 1 and rows[0]["profiles"] == 1
     status = refine_status(warehouse, stale_after_hours=24 * 365 * 10)
-    assert status["last_run_status"] == "succeeded" and status["stale"] is False
+    assert status.last_run_status == "succeeded" and status.stale is False
 
 
 def test_a_long_chain_converges_in_few_passes_and_a_tight_bound_is_recorded(warehouse: DuckDBWarehouse) -> None:
