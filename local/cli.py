@@ -172,7 +172,9 @@ def cmd_demo(settings: StackSettings, args: argparse.Namespace) -> int:
             ],
             "rejected, kept in ops.rejected with the reason",
         )
-    refined_ok = _demo_refine(stack.warehouse_path, truth_path, settings.sites_by_write_key[write_key])
+    refined_ok = _demo_refine(
+        stack.warehouse_path, truth_path, settings.sites_by_write_key[write_key], shop.expected.crawler_events
+    )
     ok = (
         refined_ok
         and all(row["ok"] == "yes" for row in loaded)
@@ -182,7 +184,7 @@ def cmd_demo(settings: StackSettings, args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def _demo_refine(warehouse_path: Path, truth_path: Path, site_id: str) -> bool:
+def _demo_refine(warehouse_path: Path, truth_path: Path, site_id: str, crawler_events: int) -> bool:
     """Stage 3 on what was loaded: one full refine, then who-is-who against the simulator's truth."""
     from local.sim.models import Truth
     from local.sim.score import who_is_who
@@ -193,6 +195,16 @@ def _demo_refine(warehouse_path: Path, truth_path: Path, site_id: str) -> bool:
             f"\nrefined: run {run.run_id} {run.status} in {run.duration_seconds:.1f}s: {run.events_read:,} events, "
             f"{run.identifiers:,} identifiers, {run.customers:,} customers ({run.merges} merges), "
             f"{run.dropped_links} links dropped by the guards, {run.passes} propagation passes"
+        )
+        (crawl,) = warehouse.query(
+            "SELECT COUNT(*) AS kept, COUNTIF(e.event_id IS NOT NULL) AS refined FROM raw.page_unique AS p "
+            "LEFT JOIN refined.events AS e ON e.event_id = p.event_id AND e.source_table = 'page' "
+            "WHERE p.device_type = 'bot'"
+        )
+        crawlers_ok = (crawl["kept"], crawl["refined"]) == (crawler_events, 0)
+        print(
+            f"crawler page views: {crawl['kept']} kept in raw (the simulator sent {crawler_events}), "
+            f"{crawl['refined']} refined {'(as it should be)' if crawlers_ok else '(EXPECTED 0 refined)'}"
         )
         print_table(
             warehouse.query(
@@ -221,7 +233,7 @@ def _demo_refine(warehouse_path: Path, truth_path: Path, site_id: str) -> bool:
         f"who is who, pairwise over {scores.identifiers:,} identifiers of {scores.people} people (shared devices "
         "excluded); linkable pairs: ids a chain of the person's own rows ties",
     )
-    return run.status == "succeeded"
+    return run.status == "succeeded" and crawlers_ok
 
 
 # -- warehouse ------------------------------------------------------------------------------

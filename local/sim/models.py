@@ -208,6 +208,7 @@ class Expected(BaseModel):
     bad_requests: int
     retried_requests: int
     statuses: dict[int, int] = Field(description="HTTP status -> requests")
+    crawler_events: int = Field(0, description="page views of crawlers: stored in raw, never refined")
 
 
 class DriveReport(BaseModel):

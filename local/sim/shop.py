@@ -53,8 +53,8 @@ class Ev:
 
     msg: dict[str, Any]
     time: datetime  # true time
-    person: Person
-    device: Device | None  # None: the back office (CRM, POS)
+    person: Person | None  # None: a crawler
+    device: Device | None  # None: the back office (CRM, POS), or a crawler
     tables: tuple[str, ...]
     single: bool = False  # sent on its own to /v1/<call>, not in a batch
 

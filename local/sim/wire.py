@@ -29,6 +29,14 @@ EVENT_LIMIT = 32 * 1024
 REQUEST_LIMIT = 500 * 1024
 SERVER_IP = "34.64.121.7"
 SERVER_UA = "analytics-python/2.3.1"
+# Crawlers run the site's JavaScript too (Googlebot renders pages); each visit comes without cookies.
+CRAWLER_UAS = [
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    "Mozilla/5.0 (compatible; Yeti/1.1; +https://naver.me/spd)",
+    "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+]
+CRAWLER_IP = "66.249.66.1"
+CRAWLER_VISITS_PER_CUSTOMER = 1 / 30
 RETRY_SHARE = 0.03
 GZIP_SHARE = 0.2
 BODY_KEY_SHARE = 0.1  # write key in the body instead of Basic auth (older analytics.js builds)
@@ -76,6 +84,7 @@ class Draft:
     raw_headers: dict[str, str] | None = None
     status: int = 200
     rejected: list[str] = field(default_factory=list)
+    user_agent: str | None = None  # a crawler's: it has no device of the shop's people
 
 
 @dataclass
@@ -94,6 +103,7 @@ class Wire:
         self.rng = random.Random(shop.config.seed * 7919 + 1)
         self.end = shop.end
         self.drafts: list[Draft] = []
+        self.crawler_events = 0
         self.requests: list[SimRequest] = []
         self.plans: list[Plan] = []
 
@@ -107,6 +117,12 @@ class Wire:
             ordered.insert(min(at, len(ordered)), retry)
         for draft in bad:
             ordered.insert(self.rng.randint(0, len(ordered)), draft)
+        # Crawlers last, on their own random stream: the shop's own requests stay what they were.
+        crawler_rng = random.Random(self.config.seed * 7919 + 2)
+        crawlers = self._crawlers(crawler_rng)
+        self.crawler_events = sum(len(d.events) for d in crawlers)
+        for draft in crawlers:
+            ordered.insert(crawler_rng.randint(0, len(ordered)), draft)
         for draft in ordered:
             request, plan = self._serialise(draft)
             self.requests.append(request)
@@ -161,6 +177,47 @@ class Wire:
                 )
             )
             i, count = i + size, count + 1
+
+    def _crawlers(self, rng: random.Random) -> list[Draft]:
+        """Crawler visits: a few page views each, in one batch, a fresh anonymous id per visit (no cookies)."""
+        drafts = []
+        for n in range(max(1, round(self.config.customers * CRAWLER_VISITS_PER_CUSTOMER))):
+            anon = new_uuid(rng)
+            t = self.end - timedelta(seconds=rng.uniform(3600, self.config.days * 86400))
+            events, referrer = [], ""
+            for _ in range(rng.randint(2, 5)):
+                product = rng.choice(cat.PRODUCTS)
+                url = f"{cat.SITE}/product/{product.product_id}"
+                page = {
+                    "path": url[len(cat.SITE) :],
+                    "referrer": referrer,
+                    "search": "",
+                    "title": product.name_ko,
+                    "url": url,
+                }
+                msg = {
+                    "type": "page",
+                    "messageId": f"ajs-next-{rng.getrandbits(128):032x}",
+                    "anonymousId": anon,
+                    "userId": None,
+                    "properties": page,
+                    "context": {"library": LIB_WEB, "page": page},
+                    "originalTimestamp": to_iso(t),
+                }
+                tables = ("page", "land") if not referrer else ("page",)  # no referrer: a landing
+                events.append(Ev(msg=msg, time=t, person=None, device=None, tables=tables))
+                referrer, t = url, t + timedelta(seconds=rng.uniform(1, 20))
+            drafts.append(
+                Draft(
+                    label=f"crawler:{n}",
+                    path="/v1/batch",
+                    events=events,
+                    send_time=t,
+                    device_key=anon,
+                    user_agent=rng.choice(CRAWLER_UAS),
+                )
+            )
+        return drafts
 
     def _flush(self, anon: str, skew: float, chunk: list[Ev], count: int) -> None:
         rng = self.rng
@@ -393,7 +450,9 @@ class Wire:
             return request, Plan(accepted=[], rejected=list(draft.rejected), status=draft.status)
         sent_at = to_iso(self.end + timedelta(seconds=draft.skew))
         first = draft.events[0]
-        if first.device is not None:
+        if draft.user_agent is not None:
+            headers = _headers(self.config.write_key, ua=draft.user_agent, ip=CRAWLER_IP)
+        elif first.device is not None:
             person = first.device.owner
             headers = _headers(
                 self.config.write_key,
@@ -463,6 +522,7 @@ class Wire:
             bad_requests=sum(1 for r in self.requests if r.bad),
             retried_requests=sum(1 for r in self.requests if r.retry_of),
             statuses=dict(sorted(statuses.items())),
+            crawler_events=self.crawler_events,
         )
 
 

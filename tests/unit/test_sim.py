@@ -283,7 +283,7 @@ def test_truth_saves_and_loads(shop: Shop, tmp_path: Any) -> None:
     path = shop.truth.save(tmp_path / "truth.json")
     loaded = Truth.load(path)
     assert loaded == shop.truth
-    assert len(loaded.events) == shop.expected.unique_events
+    assert len(loaded.events) == shop.expected.unique_events - shop.expected.crawler_events  # crawlers are no one
 
 
 # -- bad input and expected counts ------------------------------------------------------------
@@ -331,11 +331,21 @@ def test_expected_counts_are_what_the_requests_carry(shop: Shop) -> None:
     stored: Counter[str] = Counter()
     unique: dict[str, set[str]] = defaultdict(set)
     foreign = accepted = 0
+    crawled = crawler_landings = 0
     for request in shop.requests:
         if not parseable(request):
             continue
         for item in items(request):
             message_id = item.get("messageId") if isinstance(item, dict) else None
+            if request.label.startswith("crawler:"):  # no one's: not in the truth, but it lands in raw
+                assert "compatible;" in request.headers["User-Agent"] and item["type"] == "page"
+                crawled += 1
+                accepted += 1
+                crawler_landings += "land" in tables_by_the_spec(item)
+                for table in tables_by_the_spec(item):
+                    stored[table] += 1
+                    unique[table].add(message_id)
+                continue
             if message_id not in truth:
                 foreign += 1  # one of the bad events hidden in a good batch
                 continue
@@ -348,7 +358,8 @@ def test_expected_counts_are_what_the_requests_carry(shop: Shop) -> None:
     expected = shop.expected
     assert expected.stored == {t: stored[t] for t in expected.stored}
     assert expected.unique == {t: len(unique[t]) for t in expected.unique}
-    assert expected.accepted_events == accepted and expected.unique_events == len(truth)
+    assert expected.accepted_events == accepted and expected.unique_events == len(truth) + crawled
+    assert expected.crawler_events == crawled > 0
     assert foreign == sum(len(r.bad) for r in shop.requests if r.expected_status == 200)
     assert sum(expected.rejected.values()) == sum(len(r.bad) for r in shop.requests)
     assert expected.statuses == dict(Counter(r.expected_status for r in shop.requests))
@@ -357,7 +368,9 @@ def test_expected_counts_are_what_the_requests_carry(shop: Shop) -> None:
     originals = {r.label: r for r in shop.requests}
     for retry in retried:
         assert [i["messageId"] for i in items(retry)] == [i["messageId"] for i in items(originals[retry.retry_of])]
-    assert expected.unique["land"] == sum(1 for e in truth.values() if "land" in e.tables) > 1000
+    truth_landings = sum(1 for e in truth.values() if "land" in e.tables)
+    assert expected.unique["land"] == truth_landings + crawler_landings and truth_landings > 1000
+    assert crawler_landings == sum(1 for r in shop.requests if r.label.startswith("crawler:"))  # one a visit
 
 
 # -- drive ------------------------------------------------------------------------------------
