@@ -24,6 +24,8 @@ MAX_DECODED_BYTES = 64 * 1024 * 1024  # far above Pub/Sub's 10 MB per message: a
 CONTENT_ENCODING = {"content_encoding": "gzip"}  # attribute for people and tools reading the topic
 
 
+MAX_REJECTED_PAYLOAD = 64 * 1024  # how much of a rejected input ops.rejected keeps (collect's and load's records)
+
 COLUMNS_SCHEMA = "raw-columns/1"  # what collect publishes
 ROWS_SCHEMA = "raw-rows/1"  # what collect published before; still read
 
@@ -71,3 +73,8 @@ def to_rows(columns: dict[str, list[Any]]) -> list[dict[str, Any]]:
 def column_height(columns: dict[str, list[Any]]) -> int:
     """The number of rows of a table given as columns (of equal length)."""
     return len(next(iter(columns.values()), ()))
+
+
+def kept_payload(text: str) -> dict[str, Any]:
+    """An ops.rejected record's payload fields: as much of the input as it keeps, and whether it was cut."""
+    return {"payload": text[:MAX_REJECTED_PAYLOAD], "payload_truncated": len(text) > MAX_REJECTED_PAYLOAD}

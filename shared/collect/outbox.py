@@ -16,10 +16,12 @@ import threading
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.messages import COLUMNS_SCHEMA, CONTENT_ENCODING, encode_message, to_columns
-from shared.pubsub import Publisher
+
+if TYPE_CHECKING:  # the protocol only: the Pub/Sub client stays out of modules that import this one
+    from shared.pubsub import Publisher
 
 MAX_MESSAGE_EVENTS = 1000  # rows of all tables in one message: keeps a push to `load` one quick insert
 MAX_MESSAGE_BODY_BYTES = 2 * 1024 * 1024  # requests' JSON bodies; the message stays far below Pub/Sub's 10 MB

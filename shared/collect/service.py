@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, ValidationError
 from shared.collect.models import BatchEnvelope, Rejection, TrackingCall
 from shared.collect.outbox import Outbox
 from shared.collect.rows import RowBuilder, RowError
+from shared.messages import MAX_REJECTED_PAYLOAD, kept_payload
 from shared.pubsub import Publisher, PublishUnavailable
 from shared.timeutil import to_iso, utc_now
 
@@ -24,7 +25,6 @@ log = logging.getLogger("cdp.collect")
 
 MAX_EVENT_BYTES = 32 * 1024
 MAX_REQUEST_BYTES = 500 * 1024
-MAX_REJECTED_PAYLOAD = 64 * 1024
 SINGLE_CALLS = {"track", "page", "screen", "identify", "alias", "group"}
 # analytics.js posts to short paths.
 SHORT_PATHS = {"t": "track", "p": "page", "s": "screen", "i": "identify", "a": "alias", "g": "group"}
@@ -256,8 +256,7 @@ class CollectService:
             "site_id": site_id,
             "endpoint": request.endpoint,
             "event_id": rejection.event_id,
-            "payload": text[:MAX_REJECTED_PAYLOAD],
-            "payload_truncated": len(text) > MAX_REJECTED_PAYLOAD,
+            **kept_payload(text),
         }
 
     def _keep_request_rejection(self, request: CollectRequest, refused: RequestRejected) -> None:

@@ -12,8 +12,14 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, Field
 
-from shared.collect.service import MAX_REJECTED_PAYLOAD
-from shared.messages import COLUMNS_SCHEMA, GZIP_MAGIC, ROWS_SCHEMA, MessageDecodeError, decode_message
+from shared.messages import (
+    COLUMNS_SCHEMA,
+    GZIP_MAGIC,
+    ROWS_SCHEMA,
+    MessageDecodeError,
+    decode_message,
+    kept_payload,
+)
 from shared.schema import all_tables
 from shared.timeutil import iso_now
 from shared.warehouse import BadRows, LoadBatch, Warehouse
@@ -47,8 +53,7 @@ def _rejected(
         "site_id": site_id,
         "endpoint": None,
         "event_id": event_id,
-        "payload": text[:MAX_REJECTED_PAYLOAD],
-        "payload_truncated": len(text) > MAX_REJECTED_PAYLOAD,
+        **kept_payload(text),
     }
 
 
