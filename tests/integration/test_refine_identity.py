@@ -37,6 +37,15 @@ def customer_of(wh: DuckDBWarehouse, kind: str, value: str) -> str | None:
     return rows[0]["customer_id"] if rows else None
 
 
+def one_customer(wh: DuckDBWarehouse, anchor: tuple[str, str], *others: tuple[str, str]) -> str:
+    """The customer of `anchor`, asserting it has one and that every other id is theirs too."""
+    customer = customer_of(wh, *anchor)
+    assert customer is not None, anchor
+    for kind, value in others:
+        assert customer_of(wh, kind, value) == customer, (kind, value)
+    return customer
+
+
 def at(minutes: float):
     return T0 + timedelta(minutes=minutes)
 
@@ -55,10 +64,9 @@ def test_anonymous_browsing_then_sign_up_joins_the_person(warehouse: DuckDBWareh
     run = refine(warehouse)
 
     assert run.status == "succeeded" and run.converged
-    customer = customer_of(warehouse, "u", "U1")
-    assert customer is not None
-    for kind, value in (("a", "dev-a"), ("a", "dev-b"), ("e", "kim@mail.co.kr"), ("p", "+821012345678")):
-        assert customer_of(warehouse, kind, value) == customer, (kind, value)
+    customer = one_customer(
+        warehouse, ("u", "U1"), ("a", "dev-a"), ("a", "dev-b"), ("e", "kim@mail.co.kr"), ("p", "+821012345678")
+    )
     (profile,) = warehouse.query("SELECT * FROM refined.profiles WHERE customer_id = @c", {"c": customer})
     assert profile["email"] == "kim@mail.co.kr" and profile["phone"] == "+821012345678"
     assert profile["sex"] == "M" and profile["age"] == 2026 - 1990
@@ -314,10 +322,9 @@ def test_a_crm_record_keyed_by_its_crm_id_joins_the_web_member_who_carries_that_
     run = refine(warehouse)
 
     assert run.status == "succeeded"
-    member = customer_of(warehouse, "u", "member-7")
-    assert member is not None
-    for kind, value in (("c", "C-100"), ("a", "web-dev"), ("p", "+821055550000"), ("e", "lee@mail.co.kr")):
-        assert customer_of(warehouse, kind, value) == member, (kind, value)
+    member = one_customer(
+        warehouse, ("u", "member-7"), ("c", "C-100"), ("a", "web-dev"), ("p", "+821055550000"), ("e", "lee@mail.co.kr")
+    )
     assert customer_of(warehouse, "c", "C-200") not in (None, member)
     dropped = warehouse.query("SELECT reason FROM refined.dropped_links WHERE reason = 'crm_on_many_users'")
     assert dropped == []
@@ -344,10 +351,7 @@ def test_a_crm_id_carried_by_two_user_ids_joined_by_alias_is_one_customer_but_by
     run = refine(warehouse)
 
     assert run.status == "succeeded"
-    member = customer_of(warehouse, "u", "new-login")
-    assert member is not None
-    for kind, value in (("u", "old-login"), ("c", "C-300"), ("a", "dev-1"), ("a", "dev-2")):
-        assert customer_of(warehouse, kind, value) == member, (kind, value)
+    one_customer(warehouse, ("u", "new-login"), ("u", "old-login"), ("c", "C-300"), ("a", "dev-1"), ("a", "dev-2"))
     strangers = {customer_of(warehouse, "u", "stranger-a"), customer_of(warehouse, "u", "stranger-b")}
     assert len(strangers) == 2 and customer_of(warehouse, "c", "C-400") not in strangers
     dropped = warehouse.query(
@@ -375,10 +379,9 @@ def test_a_login_and_a_crm_record_sharing_a_phone_are_one_customer_but_two_crm_r
 
     refine(warehouse)
 
-    member_1 = customer_of(warehouse, "u", "member-1")
-    assert member_1 is not None
-    for kind, value in (("c", "C-1"), ("p", "+821011112222"), ("e", "kim@mail.co.kr"), ("a", "web-1")):
-        assert customer_of(warehouse, kind, value) == member_1, (kind, value)
+    member_1 = one_customer(
+        warehouse, ("u", "member-1"), ("c", "C-1"), ("p", "+821011112222"), ("e", "kim@mail.co.kr"), ("a", "web-1")
+    )
     member_2, crm_2, crm_3 = (customer_of(warehouse, k, v) for k, v in (("u", "member-2"), ("c", "C-2"), ("c", "C-3")))
     assert len({member_2, crm_2, crm_3, member_1}) == 4
     dropped = warehouse.query(
