@@ -442,7 +442,7 @@ class ShopBuilder:
 
     # -- calls ------------------------------------------------------------------------------
     def _message_id(self) -> str:
-        return f"ajs-next-{self.rng.getrandbits(128):032x}"
+        return message_id(self.rng)
 
     def _emit(self, s: Session, call: str, body: dict[str, Any], page: dict[str, Any], **context: Any) -> Ev:
         rng, p, dev = self.rng, s.person, s.dev
@@ -479,10 +479,7 @@ class ShopBuilder:
         """context.page of a call: the page the browser is on (as analytics.js reads it from the document)."""
         if s.page is not None:
             return dict(s.page)
-        url = s.prev_url or f"{cat.SITE}/"
-        path_and_query = url[len(cat.SITE) :]
-        path, _, query = path_and_query.partition("?")
-        return {"path": path, "referrer": "", "search": f"?{query}" if query else "", "title": _title(path), "url": url}
+        return page_properties(s.prev_url or f"{cat.SITE}/", "")
 
     def _page(
         self,
@@ -498,15 +495,7 @@ class ShopBuilder:
         if not landing:
             s.t += timedelta(seconds=self.rng.randint(5, 120))
             referrer = s.prev_url
-        path_and_query = url[len(cat.SITE) :]
-        path, _, query = path_and_query.partition("?")
-        props = {
-            "path": path,
-            "referrer": referrer or "",
-            "search": f"?{query}" if query else "",
-            "title": _title(path),
-            "url": url,
-        }
+        props = page_properties(url, referrer)
         body: dict[str, Any] = {"properties": props}
         if name:
             body = {"name": name, **body}
@@ -841,6 +830,23 @@ def _tables(call: str, event: Any) -> tuple[str, ...]:
     if call in ("page", "screen"):
         return ("page",)  # a landing adds "land" where the session starts
     return ("conv",) if event in CONV_EVENTS else ("event",)
+
+
+def message_id(rng: random.Random) -> str:
+    """A messageId as analytics.js makes them."""
+    return f"ajs-next-{rng.getrandbits(128):032x}"
+
+
+def page_properties(url: str, referrer: str | None) -> dict[str, Any]:
+    """A page call's properties (and context.page), as analytics.js reads them from the document."""
+    path, _, query = url[len(cat.SITE) :].partition("?")
+    return {
+        "path": path,
+        "referrer": referrer or "",
+        "search": f"?{query}" if query else "",
+        "title": _title(path),
+        "url": url,
+    }
 
 
 def _title(path: str) -> str:

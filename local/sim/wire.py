@@ -21,7 +21,7 @@ from local.sim.models import (
     SimRequest,
 )
 from local.sim.people import REGION_CODES, new_uuid
-from local.sim.shop import LIB_WEB, Ev, ShopBuilder
+from local.sim.shop import LIB_WEB, Ev, ShopBuilder, message_id, page_properties
 from shared.timeutil import to_iso
 
 # The limits the SDKs assume (the Segment spec): 32 KB a message, about 500 KB a request.
@@ -186,18 +186,11 @@ class Wire:
             t = self.end - timedelta(seconds=rng.uniform(3600, self.config.days * 86400))
             events, referrer = [], ""
             for _ in range(rng.randint(2, 5)):
-                product = rng.choice(cat.PRODUCTS)
-                url = f"{cat.SITE}/product/{product.product_id}"
-                page = {
-                    "path": url[len(cat.SITE) :],
-                    "referrer": referrer,
-                    "search": "",
-                    "title": product.name_ko,
-                    "url": url,
-                }
+                url = f"{cat.SITE}/product/{rng.choice(cat.PRODUCTS).product_id}"
+                page = page_properties(url, referrer)
                 msg = {
                     "type": "page",
-                    "messageId": f"ajs-next-{rng.getrandbits(128):032x}",
+                    "messageId": message_id(rng),
                     "anonymousId": anon,
                     "userId": None,
                     "properties": page,
@@ -312,7 +305,7 @@ class Wire:
             items.append(
                 {
                     "type": "track",
-                    "messageId": f"ajs-next-{rng.getrandbits(128):032x}",
+                    "messageId": message_id(rng),
                     "anonymousId": anon,
                     "userId": None,
                     "event": "Product Viewed",
@@ -506,12 +499,12 @@ class Wire:
         for plan in self.plans:
             statuses[plan.status] += 1
             rejected.update(plan.rejected)
-            for message_id, tables in plan.accepted:
+            for event_id, tables in plan.accepted:
                 accepted += 1
-                ids.add(message_id)
+                ids.add(event_id)
                 for table in tables:
                     stored[table] += 1
-                    unique[table].add(message_id)
+                    unique[table].add(event_id)
         return Expected(
             unique={t: len(unique[t]) for t in TABLES},
             stored={t: stored[t] for t in TABLES},
