@@ -107,8 +107,7 @@ class CollectService:
     put concurrent requests of the site in the same one)."""
 
     def __init__(self, publisher: Publisher, sites_by_write_key: dict[str, str]) -> None:
-        self.publisher = publisher
-        self.outbox = Outbox(publisher)
+        self.outbox = Outbox(publisher)  # requests' rows leave through it, in messages shared with concurrent ones
         self.sites_by_write_key = sites_by_write_key
 
     def handle(self, request: CollectRequest) -> CollectResult:
@@ -184,7 +183,7 @@ class CollectService:
         message_id = None
         if rows:
             try:
-                message_id = self._publish(site_id, rows, accepted, len(request.body))
+                message_id = self.outbox.send(site_id, rows, accepted, len(request.body))
             except PublishUnavailable as exc:
                 if accepted:
                     log.error("collect: %s; answering 503 so that the client retries", exc)
@@ -237,13 +236,6 @@ class CollectService:
         except RowError as exc:
             return Rejection(reason_code="invalid_value", reason=str(exc), event_id=event_id, payload=item)
 
-    def _publish(
-        self, site_id: str | None, rows: dict[str, list[dict[str, Any]]], accepted: int, body_bytes: int
-    ) -> str:
-        """The request's rows (a refused request's: its rejected record, site unknown perhaps), in a message
-        shared with the site's concurrent requests."""
-        return self.outbox.send(site_id, rows, accepted, body_bytes)
-
     def _rejected_row(self, request: CollectRequest, site_id: str | None, rejection: Rejection) -> dict[str, Any]:
         payload = rejection.payload
         text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else orjson.dumps(payload).decode()
@@ -269,7 +261,7 @@ class CollectService:
             ),
         )
         try:
-            self._publish(site_id, {"ops.rejected": [row]}, 0, len(request.body))
+            self.outbox.send(site_id, {"ops.rejected": [row]}, 0, len(request.body))
         except PublishUnavailable as exc:
             log.error("collect: rejection not published (%s): %s", exc, row)
 

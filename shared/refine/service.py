@@ -30,6 +30,7 @@ DEFAULT_TIME_ZONE = "Asia/Seoul"
 
 # Label propagation alternates between these two tables.
 LABEL_TABLES = ("refined.work_labels", "refined.work_labels_next")
+STALE_AFTER_HOURS = 26  # the schedule is hourly: a day of failed or missing runs, and some slack
 
 
 class RefineBusy(WriterBusy):
@@ -357,9 +358,6 @@ def _finish(run: _Run, result: RefineRun) -> None:
         )
     except Exception:  # the run's own failure is the one to report
         log.exception("refine %s: the run ledger could not be updated", run.run_id)
-
-
-STALE_AFTER_HOURS = 26  # the schedule is hourly: a day of failed or missing runs, and some slack
 
 
 class RefineStatus(BaseModel):

@@ -154,8 +154,9 @@ class DuckDBWarehouse(Warehouse):
                 # The loader's many small commits: fewer, larger checkpoints (one also runs when the file is let go).
                 self._connection.execute(f"SET checkpoint_threshold = '{self._checkpoint_threshold}'")
             if self._threads:
-                # The loader's inserts are one message each: DuckDB's default (one thread a core) spends more CPU
-                # scheduling them than the work takes, on cores the loader's other requests need.
+                # The loader's inserts are small (one message, or a few committed together): DuckDB's default (one
+                # thread a core) spends more CPU scheduling them than the work takes, on cores the loader's other
+                # requests need.
                 self._connection.execute(f"SET threads = {int(self._threads)}")
         self._used()
         return self._connection
