@@ -47,7 +47,8 @@ class PlatformSettings(BaseSettings):
         description="proxies that append to X-Forwarded-For: 1 on Cloud Run / Functions, 2 behind an external ALB, 0 to use the socket peer",
     )
     publish_linger_seconds: float = Field(
-        0.002, description="how long the publisher waits for concurrent requests to share a Publish call"
+        0.005,
+        description="while requests come concurrently, how long collect waits for more to join a Pub/Sub message",
     )
     publish_timeout_seconds: float = Field(10.0, description="how long collect waits for Pub/Sub before answering 503")
     write_keys: str = Field(

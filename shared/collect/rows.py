@@ -143,6 +143,9 @@ def _device_fields(user_agent: str | None) -> dict[str, Any]:
     return parse_user_agent(user_agent).model_dump()
 
 
+_NO_GEO_COLUMNS = geo_from({}, {}).model_dump()  # shared by every row without geo (callers never change it)
+
+
 class RowBuilder:
     """Builds the rows of one request's calls; everything request-wide is computed once."""
 
@@ -235,7 +238,7 @@ class RowBuilder:
         if isinstance(context.get("location"), dict):
             return geo_from(self.headers, context).model_dump()
         if self._geo_without_location is None:
-            self._geo_without_location = geo_from(self.headers, {}).model_dump()
+            self._geo_without_location = geo_from(self.headers, {}).model_dump() if self.headers else _NO_GEO_COLUMNS
         return self._geo_without_location
 
     def _user(self, call: TrackingCall, base: Row, context: dict[str, Any]) -> Row:

@@ -15,7 +15,7 @@ import orjson
 from pydantic import BaseModel, Field, ValidationError
 
 from shared.collect.models import BatchEnvelope, Rejection, TrackingCall
-from shared.collect.outbox import Outbox
+from shared.collect.outbox import LINGER_SECONDS, Outbox
 from shared.collect.rows import RowBuilder, RowError
 from shared.messages import MAX_REJECTED_PAYLOAD, kept_payload
 from shared.pubsub import Publisher, PublishUnavailable
@@ -106,8 +106,11 @@ class CollectService:
     """Validates, enriches and classifies calls and publishes each request's rows in one message (the outbox may
     put concurrent requests of the site in the same one)."""
 
-    def __init__(self, publisher: Publisher, sites_by_write_key: dict[str, str]) -> None:
-        self.outbox = Outbox(publisher)  # requests' rows leave through it, in messages shared with concurrent ones
+    def __init__(
+        self, publisher: Publisher, sites_by_write_key: dict[str, str], *, linger_seconds: float = LINGER_SECONDS
+    ) -> None:
+        # Requests' rows leave through the outbox, in messages shared with concurrent ones.
+        self.outbox = Outbox(publisher, linger_seconds=linger_seconds)
         self.sites_by_write_key = sites_by_write_key
 
     def handle(self, request: CollectRequest) -> CollectResult:
@@ -202,7 +205,7 @@ class CollectService:
         if status != 200:
             first = rejections[0][1]
             body.update(error=first.reason_code, message=first.reason)
-        return CollectResult(
+        return CollectResult.model_construct(  # typed here already: construct, not validate, on every request
             status=status, body=body, accepted=accepted, rejected=len(rejections), message_id=message_id
         )
 

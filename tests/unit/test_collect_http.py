@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+
 import functions_framework
 import orjson
 import pytest
@@ -46,3 +48,47 @@ def test_wrong_method_and_path(client_and_publisher: tuple[FlaskClient, Recordin
     assert client.get("/v1/track").status_code == 405
     assert client.post("/v1/nothing").status_code == 404
     assert client.get("/healthz").json == {"ok": True}
+
+
+def test_the_write_key_comes_from_basic_auth_or_else_the_body(
+    client_and_publisher: tuple[FlaskClient, RecordingPublisher],
+) -> None:
+    client, publisher = client_and_publisher
+    event = orjson.dumps({"anonymousId": "a"})
+    assert client.post("/v1/page", data=event, headers={"Authorization": "basic d2s6"}).status_code == 200  # wk:
+    refused = client.post("/v1/page", data=event, headers={"Authorization": "Basic %%%"})
+    assert (refused.status_code, refused.json["error"]) == (401, "missing_write_key")
+    bearer = client.post("/v1/page", data=event, headers={"Authorization": "Bearer d2s6"})
+    assert (bearer.status_code, bearer.json["error"]) == (401, "missing_write_key")
+    in_body = orjson.dumps({"anonymousId": "b", "writeKey": "wk"})
+    assert client.post("/v1/page", data=in_body, headers={"Authorization": "Bearer x"}).status_code == 200
+    assert client.post("/v1/page?writeKey=wk", data=event).status_code == 200
+    assert [row["anonymous_id"] for row in publisher.rows("raw.page")] == ["a", "b", "a"]
+
+
+def test_the_edges_geo_headers_and_content_encoding_are_read(
+    client_and_publisher: tuple[FlaskClient, RecordingPublisher],
+) -> None:
+    client, publisher = client_and_publisher
+    response = client.post(
+        "/v1/page",
+        data=gzip.compress(orjson.dumps({"anonymousId": "a"})),
+        auth=("wk", ""),
+        headers={"X-Client-Geo-Country": "kr", "X-Client-Geo-Region": "KR11", "Content-Encoding": "gzip"},
+    )
+    assert response.status_code == 200
+    row = publisher.rows("raw.page")[0]
+    assert (row["country"], row["region"], row["city"]) == ("KR", "KR11", None)
+
+
+def test_cors_a_response_allows_any_origin_and_the_preflight_names_what_may_be_sent(
+    client_and_publisher: tuple[FlaskClient, RecordingPublisher],
+) -> None:
+    client, _ = client_and_publisher
+    preflight = client.options("/v1/batch", headers={"Origin": "https://shop.kr"})
+    assert preflight.status_code == 204 and preflight.headers["Access-Control-Allow-Origin"] == "*"
+    assert preflight.headers["Access-Control-Allow-Methods"] == "POST, GET, OPTIONS"
+    assert {"Authorization", "Content-Encoding"} <= set(preflight.headers["Access-Control-Allow-Headers"].split(", "))
+    response = client.post("/v1/page", data=orjson.dumps({"anonymousId": "a"}), auth=("wk", ""))
+    assert response.headers["Access-Control-Allow-Origin"] == "*" and response.content_type == "application/json"
+    assert "Access-Control-Max-Age" not in response.headers

@@ -11,6 +11,7 @@ import pytest
 
 from shared.collect import outbox as outbox_module
 from shared.collect.outbox import Outbox
+from shared.messages import GZIP_FROM_BYTES, is_compressed
 from shared.pubsub import PublishUnavailable
 from tests.unit.fakes import RecordingPublisher
 
@@ -77,6 +78,22 @@ def test_requests_waiting_behind_a_publish_share_the_next_message() -> None:
     )
 
 
+def test_only_a_message_large_enough_is_compressed_and_says_so() -> None:
+    class BodyKeeping(RecordingPublisher):
+        def publish(self, data: bytes, attributes: dict[str, str]) -> str:
+            sent.append(data)
+            return super().publish(data, attributes)
+
+    sent: list[bytes] = []
+    publisher = BodyKeeping()
+    box = Outbox(publisher)
+    box.send("shop", rows("small"), 1, 100)
+    box.send("shop", {"raw.event": [{"event_id": "large", "raw": "{}" * GZIP_FROM_BYTES}]}, 1, 100)
+    assert [is_compressed(data) for data in sent] == [False, True]
+    assert [attributes.get("content_encoding") for _, attributes in publisher.messages] == [None, "gzip"]
+    assert publisher.messages[1][0]["tables"]["raw.event"]["event_id"] == ["large"]
+
+
 def test_sites_never_share_a_message() -> None:
     publisher = GatedPublisher()
     send_behind_a_slow_publish(
@@ -121,9 +138,10 @@ def test_a_message_stops_at_its_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
     assert heights == [1, 3, 2]
 
 
-def test_many_concurrent_requests_all_finish_and_every_row_is_published_once() -> None:
+@pytest.mark.parametrize("leaders", [1, 2])
+def test_many_concurrent_requests_all_finish_and_every_row_is_published_once(leaders: int) -> None:
     publisher = RecordingPublisher()
-    box = Outbox(publisher)
+    box = Outbox(publisher, max_leaders=leaders)
     sites = ["a", "b", "c", None]
     with ThreadPoolExecutor(48) as pool:
         ids = list(pool.map(lambda n: box.send(sites[n % 4], rows(f"e{n}"), 1, 100), range(2000), timeout=60))
@@ -135,3 +153,23 @@ def test_many_concurrent_requests_all_finish_and_every_row_is_published_once() -
     }
     assert ids == [holder[f"e{n}"] for n in range(2000)]
     assert box._leaders == 0 and not box._queue  # every lead handed back
+
+
+def test_while_requests_come_concurrently_a_leader_lingers_for_more_and_a_lone_one_never_does() -> None:
+    publisher = GatedPublisher()
+    box = Outbox(publisher, max_leaders=1, linger_seconds=30.0)
+    with ThreadPoolExecutor(4) as pool:
+        alone = pool.submit(box.send, "shop", rows("alone"), 1, 100)
+        assert publisher.entered.wait(WAIT)  # published at once, without lingering: nothing came concurrently yet
+        queued_up = [pool.submit(box.send, "shop", rows(f"q{n}"), 1, 100) for n in range(2)]
+        while queued(box) < 2:
+            threading.Event().wait(0.001)
+        publisher.release.set()
+        assert [f.result(WAIT) for f in (alone, *queued_up)] == ["1", "2", "2"]  # the second carried two requests
+    box._linger = 1.0  # from now on a leader lingers: a request arriving meanwhile rides in its message
+    with ThreadPoolExecutor(2) as pool:
+        leader = pool.submit(box.send, "shop", rows("leader"), 1, 100)
+        threading.Event().wait(0.05)
+        joining = pool.submit(box.send, "shop", rows("joining"), 1, 100)
+        assert leader.result(WAIT) == joining.result(WAIT) == "3"
+    assert publisher.messages[2][0]["tables"]["raw.event"]["event_id"] == ["leader", "joining"]

@@ -70,7 +70,7 @@ def test_what_collect_publishes_gzip_compressed_loads(warehouse: DuckDBWarehouse
             endpoint="batch", body=orjson.dumps({"batch": [{"type": "page", "anonymousId": "z"}]}), write_key="wk"
         )
     )
-    compressed = encode_message(publisher.messages[0][0])
+    compressed = encode_message(publisher.messages[0][0], gzip_from=0)
     assert compressed.startswith(b"\x1f\x8b")
     outcome = LoadService(warehouse).handle("mz", compressed)
     assert (outcome.written, outcome.rows) == (True, 2)  # a page view, and the landing it is
@@ -78,7 +78,7 @@ def test_what_collect_publishes_gzip_compressed_loads(warehouse: DuckDBWarehouse
 
 
 def test_a_broken_gzip_message_is_kept_as_rejected_with_its_bytes(warehouse: DuckDBWarehouse) -> None:
-    broken = encode_message({"schema": "raw-rows/1", "rows": {}})[:-6]  # truncated in transit
+    broken = encode_message({"schema": "raw-rows/1", "rows": {}}, gzip_from=0)[:-6]  # truncated in transit
     outcome = LoadService(warehouse).handle("mg", broken)
     assert (outcome.written, outcome.rejected) == (True, 1)
     row = warehouse.query("SELECT reason_code, reason, payload FROM ops.rejected")[0]
@@ -144,7 +144,7 @@ def _rows_message(message: dict) -> dict:
 
 @pytest.mark.parametrize(
     "older",
-    [lambda m: orjson.dumps(_rows_message(m)), lambda m: encode_message(_rows_message(m))],
+    [lambda m: orjson.dumps(_rows_message(m)), lambda m: encode_message(_rows_message(m), gzip_from=0)],
     ids=["plain", "gzip"],
 )
 def test_messages_of_row_objects_still_in_flight_load_the_same_rows_as_columns(tmp_path: Path, older) -> None:
@@ -157,7 +157,7 @@ def test_messages_of_row_objects_still_in_flight_load_the_same_rows_as_columns(t
     message = orjson.loads(collected_message(events))
     assert message["schema"] == "raw-columns/1"
     loaded = {}
-    for name, data in (("columns", encode_message(message)), ("rows", older(message))):
+    for name, data in (("columns", encode_message(message, gzip_from=0)), ("rows", older(message))):
         with DuckDBWarehouse(tmp_path / f"{name}.duckdb") as w:
             w.ensure_schema()
             outcome = LoadService(w).handle("m1", data)

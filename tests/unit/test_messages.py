@@ -1,4 +1,4 @@
-"""Collected messages on Pub/Sub: gzip JSON out, gzip or plain JSON in, bounded."""
+"""Collected messages on Pub/Sub: JSON out (gzip from a few events on), gzip or plain JSON in, bounded."""
 
 from __future__ import annotations
 
@@ -12,18 +12,29 @@ from shared.messages import MessageDecodeError, column_height, decode_message, e
 
 
 def test_round_trip_and_plain_json_still_reads() -> None:
-    document = {"schema": "raw-rows/1", "rows": {"raw.page": [{"event_id": "e", "raw": "{}" * 500}]}}
+    document = {"schema": "raw-rows/1", "rows": {"raw.page": [{"event_id": "e", "raw": "{}" * 5000}]}}
     encoded = encode_message(document)
-    assert encoded.startswith(messages.GZIP_MAGIC) and len(encoded) < len(orjson.dumps(document)) / 10
+    assert messages.is_compressed(encoded) and len(encoded) < len(orjson.dumps(document)) / 10
     assert orjson.loads(decode_message(encoded)) == document
     assert decode_message(orjson.dumps(document)) == orjson.dumps(document)
+
+
+def test_a_small_message_stays_plain_json() -> None:
+    small = {"schema": "raw-rows/1", "rows": {"raw.page": [{"event_id": "e", "raw": "{}" * 100}]}}
+    assert len(orjson.dumps(small)) < messages.GZIP_FROM_BYTES
+    assert encode_message(small) == orjson.dumps(small) and not messages.is_compressed(encode_message(small))
+    assert messages.is_compressed(encode_message(small, gzip_from=0))
+    just_large = {"raw": "x" * (messages.GZIP_FROM_BYTES - len(orjson.dumps({"raw": ""})))}
+    assert len(orjson.dumps(just_large)) == messages.GZIP_FROM_BYTES and messages.is_compressed(
+        encode_message(just_large)
+    )
 
 
 def test_broken_and_oversized_gzip_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(MessageDecodeError, match="not valid gzip"):
         decode_message(messages.GZIP_MAGIC + b"\x09\x00" + b"x" * 20)  # no such compression method
     with pytest.raises(MessageDecodeError, match="truncated"):
-        decode_message(encode_message({"a": "b" * 1000})[:-8])
+        decode_message(encode_message({"a": "b" * 1000}, gzip_from=0)[:-8])
     monkeypatch.setattr(messages, "MAX_DECODED_BYTES", 1000)
     bomb = zlib.compress(b"0" * 100_000, 9, wbits=31)
     with pytest.raises(MessageDecodeError, match="more than 1000 bytes"):
