@@ -195,9 +195,9 @@ def prepared_messages(count: int, rows_per_message: int) -> list[bytes]:
     captured: list[bytes] = []
 
     class Capture:
-        def publish(self, data: bytes, attributes: dict[str, str]) -> str:
-            captured.append(data)
-            return str(len(captured))
+        def publish(self, messages: list[tuple[bytes, dict[str, str]]]) -> list[str]:
+            captured.extend(data for data, _ in messages)
+            return [str(n) for n in range(len(captured) - len(messages), len(captured))]
 
     service = CollectService(Capture(), {WRITE_KEY: "bench"})
     per_batch = rows_per_message // 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 from typing import Protocol
 
 from google.api_core import exceptions as api_exceptions
@@ -28,19 +29,22 @@ class PublishUnavailable(Exception):
     """Pub/Sub did not take the message in time; the request must fail so that the client retries."""
 
 
+Message = tuple[bytes, dict[str, str]]  # a body and its attributes
+
+
 class Publisher(Protocol):
-    def publish(self, data: bytes, attributes: dict[str, str]) -> str:
-        """Store one message and return its id, or raise PublishUnavailable."""
+    def publish(self, messages: Sequence[Message]) -> list[str]:
+        """Store these messages in one call and return their ids in order, or raise PublishUnavailable."""
         ...
 
 
 class PubSubPublisher:
-    """One Publish call per message, made by the calling thread, which waits for it: the request answers only
-    once its rows are stored, because an instance gets no CPU after its response (engineering note 11).
+    """One Publish call per batch of messages, made by the calling thread, which waits for it: the request answers
+    only once its rows are stored, because an instance gets no CPU after its response (engineering note 11).
 
-    Collect's outbox already gathers concurrent requests into one message, so this calls the GAPIC method
-    directly: the library's batching client would add a latency timer, a thread per batch and a future per
-    message, and handing each message to a sender thread costs two thread switches (measured in bench/)."""
+    Collect's outbox already gathers concurrent requests into one call, so this calls the GAPIC method directly:
+    the library's batching client would add a latency timer, a thread per batch and a future per message, and
+    handing each call to a sender thread costs two thread switches (measured in bench/)."""
 
     def __init__(self, project: str, topic: str, *, timeout_seconds: float = 10.0) -> None:
         self.topic_path = pubsub_v1.PublisherClient.topic_path(project, topic)
@@ -60,15 +64,15 @@ class PubSubPublisher:
                 self._pid = os.getpid()
             return self._client
 
-    def publish(self, data: bytes, attributes: dict[str, str]) -> str:
+    def publish(self, messages: Sequence[Message]) -> list[str]:
         try:
             response = gapic.PublisherClient.publish(
                 self._gapic_client(),
                 topic=self.topic_path,
-                messages=[PubsubMessage(data=data, attributes=attributes)],
+                messages=[PubsubMessage(data=data, attributes=attributes) for data, attributes in messages],
                 retry=self._retry,
                 timeout=self._timeout,  # each attempt gets what is left of it
             )
         except (api_exceptions.GoogleAPIError, OSError, ValueError) as exc:
-            raise PublishUnavailable(f"Pub/Sub did not accept the message: {exc}") from exc
-        return response.message_ids[0]
+            raise PublishUnavailable(f"Pub/Sub did not accept the messages: {exc}") from exc
+        return list(response.message_ids)

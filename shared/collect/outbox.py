@@ -2,12 +2,13 @@
 
 A single-event request alone makes a message of one event, and every message costs a gzip stream, a protobuf,
 the emulator's (or Pub/Sub's) bookkeeping and, downstream, one push to `load` and one insert. Requests of one
-site that arrive while an earlier message is being published wait and then go out together, as one message:
+site that arrive while an earlier Publish call is in flight wait and then go out together, as one message (the
+call carries one message per site: sites never share a message, nor wait for one another's):
 batches grow with load, and a lone request is published at once. While requests come concurrently (a message
 carried several lately), the leader first lingers a few milliseconds so that those arriving join its message:
 fewer, larger messages cost less CPU per event here, in Pub/Sub and in `load`. Each request still answers only after the
-message that holds its rows is stored, with that message's id; if it is not stored, every request in it gets
-the error (so each client retries its own events, and nothing is half-accepted).
+message that holds its rows is stored, with that message's id; if the call fails, every request in it gets the
+error (so each client retries its own events, and nothing is half-accepted).
 
 No thread of its own: the first waiting request publishes for the others (it "leads"), and hands the lead to the
 next waiting request when its own rows are out."""
@@ -24,11 +25,11 @@ from typing import TYPE_CHECKING, Any
 from shared.messages import COLUMNS_SCHEMA, CONTENT_ENCODING, encode_message, is_compressed, to_columns
 
 if TYPE_CHECKING:  # the protocol only: the Pub/Sub client stays out of modules that import this one
-    from shared.pubsub import Publisher
+    from shared.pubsub import Message, Publisher
 
-MAX_MESSAGE_EVENTS = 1000  # rows of all tables in one message: keeps a push to `load` one quick insert
-MAX_MESSAGE_BODY_BYTES = 2 * 1024 * 1024  # requests' JSON bodies; the message stays far below Pub/Sub's 10 MB
-MAX_LEADERS = 1  # messages being published at once: with two, each carries fewer requests, for more CPU in all
+MAX_CALL_ROWS = 1000  # rows of all tables in one Publish call, so in any message: a push to `load` is one quick insert
+MAX_CALL_BODY_BYTES = 2 * 1024 * 1024  # requests' JSON bodies; the call stays far below Pub/Sub's 10 MB
+MAX_LEADERS = 1  # Publish calls in flight at once: with two, each carries fewer requests, for more CPU in all
 LINGER_SECONDS = 0.005  # a leader's wait for concurrent requests to join its message, when they came lately
 SHARED_LATELY_SECONDS = 1.0  # a message carried several requests this recently: worth lingering for the next
 
@@ -108,28 +109,31 @@ class Outbox:
         return part.message_id
 
     def _publish(self, parts: list[_Part]) -> None:
-        message_id: str | None = None
+        by_site: dict[str | None, list[_Part]] = {}
+        for part in parts:
+            by_site.setdefault(part.site_id, []).append(part)
+        messages = list(by_site.values())
+        message_ids: list[str | None] = [None] * len(messages)
         error: Exception | None = None
         try:
-            message_id = self.publisher.publish(*_message(parts))
-        except Exception as exc:  # every request in the message gets it: none is left waiting
+            message_ids = list(self.publisher.publish([_message(site_parts) for site_parts in messages]))
+        except Exception as exc:  # every request in the call gets it: none is left waiting
             error = exc
         with self._lock:
-            for part in parts:
-                part.message_id, part.error, part.finished = message_id, error, True
-                _wake(part)
+            for site_parts, message_id in zip(messages, message_ids, strict=True):
+                for part in site_parts:
+                    part.message_id, part.error, part.finished = message_id, error, True
+                    _wake(part)
 
     def _take(self) -> list[_Part]:
-        """The oldest waiting request and those of its site after it, within one message's bounds."""
-        if not self._queue:
-            return []
-        first = self._queue.popleft()
-        taken, height, size = [first], first.height, first.body_bytes
+        """The waiting requests, oldest first, within one Publish call's bounds (the oldest always)."""
+        taken: list[_Part] = []
+        height = size = 0
         kept: deque[_Part] = deque()
         while self._queue:
             part = self._queue.popleft()
-            fits = height + part.height <= MAX_MESSAGE_EVENTS and size + part.body_bytes <= MAX_MESSAGE_BODY_BYTES
-            if part.site_id == first.site_id and fits:
+            fits = height + part.height <= MAX_CALL_ROWS and size + part.body_bytes <= MAX_CALL_BODY_BYTES
+            if fits or not taken:
                 taken.append(part)
                 height += part.height
                 size += part.body_bytes
@@ -146,7 +150,7 @@ def _wake(part: _Part) -> None:
         part.wake.set()
 
 
-def _message(parts: list[_Part]) -> tuple[bytes, dict[str, str]]:
+def _message(parts: list[_Part]) -> Message:
     """One message body and its attributes for these requests' rows (all of one site)."""
     tables: dict[str, list[dict[str, Any]]] = {}
     for part in parts:

@@ -117,10 +117,12 @@ class CapturingPublisher:
     def __init__(self) -> None:
         self.messages: list[tuple[str, bytes, dict[str, str]]] = []
 
-    def publish(self, data: bytes, attributes: dict[str, str]) -> str:
-        message_id = f"msg-{uuid.uuid4().hex[:12]}"
-        self.messages.append((message_id, data, attributes))
-        return message_id
+    def publish(self, messages: list[tuple[bytes, dict[str, str]]]) -> list[str]:
+        ids = []
+        for data, attributes in messages:
+            ids.append(f"msg-{uuid.uuid4().hex[:12]}")
+            self.messages.append((ids[-1], data, attributes))
+        return ids
 
 
 def _events() -> list[dict[str, Any]]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
 from shared.messages import decode_message, to_rows
-from shared.pubsub import PublishUnavailable
+from shared.pubsub import Message, PublishUnavailable
 
 
 class RecordingPublisher:
@@ -17,11 +18,14 @@ class RecordingPublisher:
         self.messages: list[tuple[dict[str, Any], dict[str, str]]] = []
         self.down = down
 
-    def publish(self, data: bytes, attributes: dict[str, str]) -> str:
+    def publish(self, messages: Sequence[Message]) -> list[str]:
         if self.down:
             raise PublishUnavailable("emulated outage")
-        self.messages.append((orjson.loads(decode_message(data)), attributes))
-        return str(len(self.messages))
+        ids = []
+        for data, attributes in messages:
+            self.messages.append((orjson.loads(decode_message(data)), attributes))
+            ids.append(str(len(self.messages)))
+        return ids
 
     def rows(self, table: str) -> list[dict[str, Any]]:
         return [

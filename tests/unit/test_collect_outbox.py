@@ -4,6 +4,7 @@ and a failed publish fails exactly the requests whose rows it carried."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 from shared.collect import outbox as outbox_module
 from shared.collect.outbox import Outbox
 from shared.messages import GZIP_FROM_BYTES, is_compressed
-from shared.pubsub import PublishUnavailable
+from shared.pubsub import Message, PublishUnavailable
 from tests.unit.fakes import RecordingPublisher
 
 WAIT = 10.0
@@ -32,14 +33,14 @@ class GatedPublisher(RecordingPublisher):
         self.fail_on = fail_on or set()
         self.calls = 0
 
-    def publish(self, data: bytes, attributes: dict[str, str]) -> str:
+    def publish(self, messages: Sequence[Message]) -> list[str]:
         self.calls += 1
         if self.calls == 1:
             self.entered.set()
             assert self.release.wait(WAIT)
         if self.calls in self.fail_on:
             raise PublishUnavailable(f"emulated outage on call {self.calls}")
-        return super().publish(data, attributes)
+        return super().publish(messages)
 
 
 def queued(box: Outbox) -> int:
@@ -80,9 +81,9 @@ def test_requests_waiting_behind_a_publish_share_the_next_message() -> None:
 
 def test_only_a_message_large_enough_is_compressed_and_says_so() -> None:
     class BodyKeeping(RecordingPublisher):
-        def publish(self, data: bytes, attributes: dict[str, str]) -> str:
-            sent.append(data)
-            return super().publish(data, attributes)
+        def publish(self, messages: Sequence[Message]) -> list[str]:
+            sent.extend(data for data, _ in messages)
+            return super().publish(messages)
 
     sent: list[bytes] = []
     publisher = BodyKeeping()
@@ -94,32 +95,40 @@ def test_only_a_message_large_enough_is_compressed_and_says_so() -> None:
     assert publisher.messages[1][0]["tables"]["raw.event"]["event_id"] == ["large"]
 
 
-def test_sites_never_share_a_message() -> None:
+def test_sites_never_share_a_message_but_do_share_a_publish_call() -> None:
     publisher = GatedPublisher()
-    send_behind_a_slow_publish(
+    outcomes = send_behind_a_slow_publish(
         publisher,
         [("a", rows("a0"), 1), ("b", rows("b1"), 1), ("a", rows("a2"), 1), (None, rows("r3"), 0), ("b", rows("b4"), 1)],
     )
     by_message = [(m["site_id"], m["tables"]["raw.event"]["event_id"]) for m, _ in publisher.messages]
     assert by_message == [("a", ["a0"]), ("b", ["b1", "b4"]), ("a", ["a2"]), (None, ["r3"])]
+    assert outcomes == ["1", "2", "3", "4", "2"]
+    assert publisher.calls == 2  # the three sites waiting did not wait for one another: one call carried them
 
 
 def test_a_failed_publish_fails_only_the_requests_it_carried() -> None:
     publisher = GatedPublisher(fail_on={2})
-    outcomes = send_behind_a_slow_publish(
-        publisher, [("a", rows("a0"), 1), ("b", rows("b1"), 1), ("b", rows("b2"), 1), ("a", rows("a3"), 1)]
-    )
-    assert outcomes[0] == "1" and outcomes[3] == "2"
-    assert all(isinstance(o, PublishUnavailable) for o in outcomes[1:3])
-    assert [m["tables"]["raw.event"]["event_id"] for m, _ in publisher.messages] == [["a0"], ["a3"]]
+    box = Outbox(publisher, max_leaders=1)
+    with ThreadPoolExecutor(4) as pool:
+        first = pool.submit(box.send, "a", rows("a0"), 1, 100)
+        assert publisher.entered.wait(WAIT)
+        failing = [pool.submit(box.send, site, rows(e), 1, 100) for site, e in (("b", "b1"), ("b", "b2"), ("a", "a3"))]
+        while queued(box) < 3:
+            threading.Event().wait(0.001)
+        publisher.release.set()
+        assert first.result(WAIT) == "1"
+        assert all(isinstance(f.exception(WAIT), PublishUnavailable) for f in failing)
+    assert box.send("a", rows("a4"), 1, 100) == "2"  # the next call is a new chance
+    assert [m["tables"]["raw.event"]["event_id"] for m, _ in publisher.messages] == [["a0"], ["a4"]]
 
 
 def test_an_unexpected_error_reaches_every_waiting_request_instead_of_hanging_them() -> None:
     class Broken(GatedPublisher):
-        def publish(self, data: bytes, attributes: dict[str, str]) -> str:
+        def publish(self, messages: Sequence[Message]) -> list[str]:
             if self.calls == 1:
                 raise RuntimeError("bug in the adapter")
-            return super().publish(data, attributes)
+            return super().publish(messages)
 
     publisher = Broken()
     outcomes = send_behind_a_slow_publish(publisher, [("a", rows("a0"), 1), ("a", rows("a1"), 1), ("a", rows("a2"), 1)])
@@ -128,7 +137,7 @@ def test_an_unexpected_error_reaches_every_waiting_request_instead_of_hanging_th
 
 
 def test_a_message_stops_at_its_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(outbox_module, "MAX_MESSAGE_EVENTS", 3)
+    monkeypatch.setattr(outbox_module, "MAX_CALL_ROWS", 3)
     publisher = GatedPublisher()
     send_behind_a_slow_publish(
         publisher,
