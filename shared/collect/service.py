@@ -205,7 +205,7 @@ class CollectService:
         if status != 200:
             first = rejections[0][1]
             body.update(error=first.reason_code, message=first.reason)
-        return CollectResult.model_construct(  # typed here already: construct, not validate, on every request
+        return CollectResult(
             status=status, body=body, accepted=accepted, rejected=len(rejections), message_id=message_id
         )
 
