@@ -20,6 +20,7 @@ from google.cloud import pubsub_v1
 from local.processes import free_port
 from local.stack import REPO, LocalStack, StackSettings
 from shared.messages import ROWS_SCHEMA
+from shared.pubsub import PubSubPublisher
 from shared.warehouse.duckdb import DuckDBWarehouse
 from tests.conftest import RunningStack
 
@@ -293,6 +294,22 @@ def test_shutdown_drains_everything_accepted(tmp_path: Path) -> None:
     assert not any(p.running for p in stack.processes.values())
     with DuckDBWarehouse(stack.warehouse_path, read_only=True) as warehouse:
         assert warehouse.query("SELECT COUNT(*) AS n FROM raw.event") == [{"n": 2000}]
+
+
+def test_one_publish_call_stores_every_message_and_answers_their_ids_in_order(local_stack: RunningStack) -> None:
+    os.environ["PUBSUB_EMULATOR_HOST"] = local_stack.stack.pubsub_host
+    project, name = local_stack.stack.settings.project, f"calls-{uuid.uuid4().hex[:8]}"
+    admin, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+    topic = admin.create_topic(name=admin.topic_path(project, name)).name
+    subscription = subscriber.create_subscription(name=subscriber.subscription_path(project, name), topic=topic).name
+    ids = PubSubPublisher(project, name, timeout_seconds=5).publish([(b"one", {"site_id": "a"}), (b"two", {})])
+    stored: dict[str, tuple[bytes, dict[str, str]]] = {}
+    for _ in range(20):  # a pull may answer with part of what is there
+        for m in subscriber.pull(subscription=subscription, max_messages=10, timeout=10).received_messages:
+            stored[m.message.message_id] = (m.message.data, dict(m.message.attributes))
+        if len(stored) >= 2:
+            break
+    assert len(ids) == 2 and stored == {ids[0]: (b"one", {"site_id": "a"}), ids[1]: (b"two", {})}
 
 
 def test_pubsub_unreachable_means_503_so_that_sdks_retry(tmp_path: Path) -> None:
