@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from typing import Any
 
 import functions_framework
 import orjson
@@ -22,18 +23,22 @@ def client_and_publisher(monkeypatch: pytest.MonkeyPatch) -> tuple[FlaskClient, 
     return app.test_client(), publisher
 
 
+def posted_page_row(
+    client_and_publisher: tuple[FlaskClient, RecordingPublisher], headers: dict[str, str], *, gzipped: bool = False
+) -> dict[str, Any]:
+    """The row of one page call POSTed with these headers (and the site's write key)."""
+    client, publisher = client_and_publisher
+    body = orjson.dumps({"anonymousId": "a"})
+    response = client.post("/v1/page", data=gzip.compress(body) if gzipped else body, auth=("wk", ""), headers=headers)
+    assert response.status_code == 200
+    return publisher.rows("raw.page")[-1]
+
+
 def test_the_client_address_is_the_one_the_trusted_proxy_saw(
     client_and_publisher: tuple[FlaskClient, RecordingPublisher],
 ) -> None:
-    client, publisher = client_and_publisher
-    response = client.post(
-        "/v1/page",
-        data=orjson.dumps({"anonymousId": "a"}),
-        auth=("wk", ""),
-        headers={"X-Forwarded-For": "6.6.6.6, 203.0.113.7"},
-    )
-    assert response.status_code == 200
-    assert publisher.rows("raw.page")[0]["ip"] == "203.0.113.7"
+    row = posted_page_row(client_and_publisher, {"X-Forwarded-For": "6.6.6.6, 203.0.113.7"})
+    assert row["ip"] == "203.0.113.7"
 
 
 def test_oversize_is_refused_before_reading(client_and_publisher: tuple[FlaskClient, RecordingPublisher]) -> None:
@@ -69,15 +74,11 @@ def test_the_write_key_comes_from_basic_auth_or_else_the_body(
 def test_the_edges_geo_headers_and_content_encoding_are_read(
     client_and_publisher: tuple[FlaskClient, RecordingPublisher],
 ) -> None:
-    client, publisher = client_and_publisher
-    response = client.post(
-        "/v1/page",
-        data=gzip.compress(orjson.dumps({"anonymousId": "a"})),
-        auth=("wk", ""),
-        headers={"X-Client-Geo-Country": "kr", "X-Client-Geo-Region": "KR11", "Content-Encoding": "gzip"},
+    row = posted_page_row(
+        client_and_publisher,
+        {"X-Client-Geo-Country": "kr", "X-Client-Geo-Region": "KR11", "Content-Encoding": "gzip"},
+        gzipped=True,
     )
-    assert response.status_code == 200
-    row = publisher.rows("raw.page")[0]
     assert (row["country"], row["region"], row["city"]) == ("KR", "KR11", None)
 
 
