@@ -50,14 +50,7 @@ class TrackingCall(BaseModel):
     @field_validator("message_id", "anonymous_id", "user_id", "previous_id", "group_id", mode="before")
     @classmethod
     def _ids(cls, value: Any, info: Any) -> str | None:
-        alias = {
-            "message_id": "messageId",
-            "anonymous_id": "anonymousId",
-            "user_id": "userId",
-            "previous_id": "previousId",
-            "group_id": "groupId",
-        }[info.field_name]
-        return _as_id(value, alias)
+        return _as_id(value, cls.model_fields[info.field_name].alias or info.field_name)
 
     @field_validator("properties", "traits", "context", mode="before")
     @classmethod
