@@ -1,14 +1,13 @@
 """Group commit of concurrent requests' rows into shared Pub/Sub messages.
 
-A single-event request alone makes a message of one event, and every message costs a gzip stream, a protobuf,
-the emulator's (or Pub/Sub's) bookkeeping and, downstream, one push to `load` and one insert. Requests of one
-site that arrive while an earlier Publish call is in flight wait and then go out together, as one message (the
-call carries one message per site: sites never share a message, nor wait for one another's):
-batches grow with load, and a lone request is published at once. While requests come concurrently (a message
-carried several lately), the leader first lingers a few milliseconds so that those arriving join its message:
-fewer, larger messages cost less CPU per event here, in Pub/Sub and in `load`. Each request still answers only after the
-message that holds its rows is stored, with that message's id; if the call fails, every request in it gets the
-error (so each client retries its own events, and nothing is half-accepted).
+A single-event request alone makes a message of one event, and every message costs a protobuf, the emulator's (or
+Pub/Sub's) bookkeeping and, downstream, one push to `load` and one insert. Requests that arrive while an earlier
+Publish call is in flight wait, then go out together in the next call: one message per site (sites never share a
+message, nor wait for one another's). Batches grow with load, and a lone request is published at once. While
+requests come concurrently (a call carried several lately), the leader first lingers a few milliseconds so that
+those arriving join its call: fewer, larger calls cost less CPU per event here, in Pub/Sub and in `load`. Each
+request still answers only after the message that holds its rows is stored, with that message's id; if the call
+fails, every request in it gets the error (so each client retries its own events, and nothing is half-accepted).
 
 No thread of its own: the first waiting request publishes for the others (it "leads"), and hands the lead to the
 next waiting request when its own rows are out."""
@@ -116,7 +115,10 @@ class Outbox:
         message_ids: list[str | None] = [None] * len(messages)
         error: Exception | None = None
         try:
-            message_ids = list(self.publisher.publish([_message(site_parts) for site_parts in messages]))
+            answered = list(self.publisher.publish([_message(site_parts) for site_parts in messages]))
+            if len(answered) != len(messages):
+                raise RuntimeError(f"the publisher answered {len(answered)} ids for {len(messages)} messages")
+            message_ids = list(answered)
         except Exception as exc:  # every request in the call gets it: none is left waiting
             error = exc
         with self._lock:

@@ -182,3 +182,14 @@ def test_while_requests_come_concurrently_a_leader_lingers_for_more_and_a_lone_o
         joining = pool.submit(box.send, "shop", rows("joining"), 1, 100)
         assert leader.result(WAIT) == joining.result(WAIT) == "3"
     assert publisher.messages[2][0]["tables"]["raw.event"]["event_id"] == ["leader", "joining"]
+
+
+def test_a_publisher_answering_the_wrong_number_of_ids_fails_the_call_instead_of_hanging_it() -> None:
+    class Short(RecordingPublisher):
+        def publish(self, messages: Sequence[Message]) -> list[str]:
+            return super().publish(messages)[:-1]
+
+    box = Outbox(Short())
+    with pytest.raises(RuntimeError, match="answered 0 ids for 1 messages"):
+        box.send("shop", rows("e0"), 1, 100)
+    assert box._leaders == 0 and not box._queue
