@@ -48,9 +48,13 @@ class PlatformSettings(BaseSettings):
     )
     publish_linger_seconds: float = Field(
         0.005,
+        ge=0,
+        le=1,  # a leader sleeps it holding its requests: a negative one would raise there, a long one stall them
         description="while requests come concurrently, how long collect waits for more to join a Pub/Sub message",
     )
-    publish_timeout_seconds: float = Field(10.0, description="how long collect waits for Pub/Sub before answering 503")
+    publish_timeout_seconds: float = Field(
+        10.0, gt=0, description="how long collect waits for Pub/Sub before answering 503"
+    )
     write_keys: str = Field(
         "demo-shop=wk_demo_shop",
         description="site_id=write_key pairs, comma separated; the write key is the tracker's site key",
