@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from local.processes import ChildProcess, free_port
 from local.stack import REPO, LocalStack, StackSettings
 from shared.collect.service import CollectRequest, CollectService
 from shared.load.service import LoadService
-from shared.pubsub import PubSubPublisher
+from shared.pubsub import Message, PubSubPublisher
 from shared.settings import platform_settings
 from shared.warehouse.duckdb import DuckDBWarehouse
 
@@ -208,7 +209,7 @@ def prepared_messages(count: int, rows_per_message: int) -> list[bytes]:
     captured: list[bytes] = []
 
     class Capture:
-        def publish(self, messages: list[tuple[bytes, dict[str, str]]]) -> list[str]:
+        def publish(self, messages: Sequence[Message]) -> list[str]:
             captured.extend(data for data, _ in messages)
             return [str(n) for n in range(len(captured) - len(messages), len(captured))]
 

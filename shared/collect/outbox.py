@@ -111,18 +111,18 @@ class Outbox:
         by_site: dict[str | None, list[_Part]] = {}
         for part in parts:
             by_site.setdefault(part.site_id, []).append(part)
-        messages = list(by_site.values())
-        message_ids: list[str | None] = [None] * len(messages)
+        sites = list(by_site.values())  # one message each
+        message_ids: list[str | None] = [None] * len(sites)
         error: Exception | None = None
         try:
-            answered = list(self.publisher.publish([_message(site_parts) for site_parts in messages]))
-            if len(answered) != len(messages):
-                raise RuntimeError(f"the publisher answered {len(answered)} ids for {len(messages)} messages")
-            message_ids = list(answered)
+            answered = list(self.publisher.publish([_message(site_parts) for site_parts in sites]))
+            if len(answered) != len(sites):
+                raise RuntimeError(f"the publisher answered {len(answered)} ids for {len(sites)} messages")
+            message_ids = [*answered]
         except Exception as exc:  # every request in the call gets it: none is left waiting
             error = exc
         with self._lock:
-            for site_parts, message_id in zip(messages, message_ids, strict=True):
+            for site_parts, message_id in zip(sites, message_ids, strict=True):
                 for part in site_parts:
                     part.message_id, part.error, part.finished = message_id, error, True
                     _wake(part)

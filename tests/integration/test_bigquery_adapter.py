@@ -19,7 +19,7 @@ from __future__ import annotations
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from google.cloud import bigquery
 from shared.collect.service import CollectRequest, CollectService
 from shared.load.service import LoadService, parse_message
 from shared.messages import column_height, decode_message, to_columns, to_rows
+from shared.pubsub import Message
 from shared.schema import RAW_TABLES, all_tables, datasets
 from shared.warehouse import BadRows, LoadBatch, WarehouseUnavailable, load_sql
 from shared.warehouse.bigquery import BigQueryWarehouse
@@ -117,7 +118,7 @@ class CapturingPublisher:
     def __init__(self) -> None:
         self.messages: list[tuple[str, bytes, dict[str, str]]] = []
 
-    def publish(self, messages: list[tuple[bytes, dict[str, str]]]) -> list[str]:
+    def publish(self, messages: Sequence[Message]) -> list[str]:
         ids = []
         for data, attributes in messages:
             ids.append(f"msg-{uuid.uuid4().hex[:12]}")
