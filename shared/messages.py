@@ -66,9 +66,13 @@ def to_columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
     """Row objects as columns: every key some row has, in first-seen order, None where a row lacks it."""
     if len(rows) == 1:  # a single event's row: the common case of a single call
         return {name: [value] for name, value in rows[0].items()}
-    names = list(dict.fromkeys(name for row in rows for name in row))
-    if len(names) > 1 and all(len(row) == len(names) for row in rows):  # every row has every key (collect's rows)
+    if not rows:
+        return {}
+    keys = rows[0].keys()
+    if len(keys) > 1 and all(row.keys() == keys for row in rows):  # every row has the same keys (collect's rows)
+        names = list(keys)
         return dict(zip(names, map(list, zip(*map(itemgetter(*names), rows), strict=True)), strict=True))
+    names = list(dict.fromkeys(name for row in rows for name in row))
     return {name: [row.get(name) for row in rows] for name in names}
 
 

@@ -50,7 +50,7 @@ class TrackingCall(BaseModel):
     @field_validator("message_id", "anonymous_id", "user_id", "previous_id", "group_id", mode="before")
     @classmethod
     def _ids(cls, value: Any, info: Any) -> str | None:
-        return _as_id(value, cls.model_fields[info.field_name].alias or info.field_name)
+        return _as_id(value, _ID_ALIASES[info.field_name])
 
     @field_validator("properties", "traits", "context", mode="before")
     @classmethod
@@ -86,6 +86,10 @@ class TrackingCall(BaseModel):
         if self.type == "group" and not self.group_id:
             raise ValueError("group needs a groupId")
         return self
+
+
+# The spec's names of the id fields, for errors; read from the model once (`model_fields` costs µs a call).
+_ID_ALIASES = {name: field.alias or name for name, field in TrackingCall.model_fields.items()}
 
 
 class BatchEnvelope(BaseModel):

@@ -41,7 +41,7 @@ class _Part:
     rows: dict[str, list[dict[str, Any]]]
     accepted: int
     body_bytes: int
-    wake: threading.Event | None = None  # set when finished or given the lead; made only by a request that waits
+    wake: _Wakeup | None = None  # signalled when finished or given the lead; made only by a request that waits
     lead: bool = False
     finished: bool = False
     message_id: str | None = None
@@ -81,8 +81,8 @@ class Outbox:
                 leading = part.lead and bool(self._queue)
                 wake = None
                 if not leading:
-                    wake = part.wake = part.wake or threading.Event()
-                    wake.clear()
+                    wake = part.wake = part.wake or _Wakeup()
+                    wake.arm()
                 linger = self._linger if leading and time.monotonic() < self._shared_until else 0.0
             if wake is not None:  # waiting to be published, or to lead; or, leading, for its rows in another's message
                 wake.wait()
@@ -147,9 +147,35 @@ class Outbox:
         return taken
 
 
+class _Wakeup:
+    """One request's wake-up: a lock the request holds until another thread signals it. `arm` and `signal` run
+    under the outbox's lock, `wait` outside it. Cheaper than a threading.Event, whose every wait builds a
+    Condition's lock: under load, 80-110 µs of CPU less per single-event request here (bench/README)."""
+
+    __slots__ = ("_lock", "_signalled")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+        self._signalled = False  # never False while the lock is free, so that `signal` never releases it twice
+
+    def arm(self) -> None:
+        """Before a wait: a signal from now on ends it (an earlier one, unwaited, is dropped)."""
+        self._lock.acquire(blocking=False)
+        self._signalled = False
+
+    def signal(self) -> None:
+        if not self._signalled:
+            self._signalled = True
+            self._lock.release()
+
+    def wait(self) -> None:
+        self._lock.acquire()  # held again afterwards: the next wait blocks until the next signal
+
+
 def _wake(part: _Part) -> None:
     if part.wake is not None:
-        part.wake.set()
+        part.wake.signal()
 
 
 def _message(parts: list[_Part]) -> Message:

@@ -70,9 +70,12 @@ def track_kind(event_name: str) -> tuple[str, str]:
 
 
 def _text(value: Any, limit: int = 1024) -> str | None:
-    if value is None or isinstance(value, dict | list):
+    if type(value) is str:  # nearly always: no str() copy, no isinstance checks
+        text = value.strip()
+    elif value is None or isinstance(value, dict | list):
         return None
-    text = str(value).strip()
+    else:
+        text = str(value).strip()
     return text[:limit] or None
 
 

@@ -193,3 +193,37 @@ def test_a_publisher_answering_the_wrong_number_of_ids_fails_the_call_instead_of
     with pytest.raises(RuntimeError, match="answered 0 ids for 1 messages"):
         box.send("shop", rows("e0"), 1, 100)
     assert box._leaders == 0 and not box._queue
+
+
+def _waiting(wakeup: Any) -> threading.Thread:
+    """A thread in wakeup.wait(), as the request that owns it would be (one waiter at a time)."""
+    thread = threading.Thread(target=wakeup.wait, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_wakeup_ends_a_wait_once_per_signal_and_never_releases_twice() -> None:
+    wakeup = outbox_module._Wakeup()
+    wakeup.arm()
+    waiter = _waiting(wakeup)
+    waiter.join(0.2)
+    assert waiter.is_alive()  # nothing signalled: the request waits
+    wakeup.signal()
+    waiter.join(2)
+    assert not waiter.is_alive()
+    wakeup.arm()
+    wakeup.signal()
+    wakeup.signal()  # a second signal before the wait is the same wake-up, not a second release (an error)
+    waiter = _waiting(wakeup)
+    waiter.join(2)
+    assert not waiter.is_alive()
+    # A signal nobody waited for, then arm: the stale signal is dropped, and two new ones are still one.
+    wakeup.signal()
+    wakeup.arm()
+    waiter = _waiting(wakeup)
+    waiter.join(0.2)
+    assert waiter.is_alive()
+    wakeup.signal()
+    wakeup.signal()
+    waiter.join(2)
+    assert not waiter.is_alive()

@@ -62,3 +62,5 @@ def test_rows_with_the_same_keys_in_any_order_become_the_same_columns() -> None:
     assert all(type(values) is list for values in columns.values())
     assert to_rows(columns) == rows
     assert to_columns([{"a": 1}]) == {"a": [1]}
+    # as many keys in every row, but not the same ones: still every key of every row
+    assert to_columns([{"a": 1, "b": 2}, {"a": 3, "c": 4}]) == {"a": [1, 3], "b": [2, None], "c": [None, 4]}
