@@ -64,10 +64,10 @@ def decode_message(data: bytes) -> bytes:
 
 def to_columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
     """Row objects as columns: every key some row has, in first-seen order, None where a row lacks it."""
-    if len(rows) == 1:  # a single event's row: the common case of a single call
-        return {name: [value] for name, value in rows[0].items()}
     if not rows:
         return {}
+    if len(rows) == 1:  # a single event's row: the common case of a single call
+        return {name: [value] for name, value in rows[0].items()}
     keys = rows[0].keys()
     if len(keys) > 1 and all(row.keys() == keys for row in rows):  # every row has the same keys (collect's rows)
         names = list(keys)

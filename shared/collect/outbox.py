@@ -150,7 +150,7 @@ class Outbox:
 class _Wakeup:
     """One request's wake-up: a lock the request holds until another thread signals it. `arm` and `signal` run
     under the outbox's lock, `wait` outside it. Cheaper than a threading.Event, whose every wait builds a
-    Condition's lock: under load, 80-110 µs of CPU less per single-event request here (bench/README)."""
+    Condition's lock: under load, 80-110 µs of CPU less per single-event request (README, Benchmarks)."""
 
     __slots__ = ("_lock", "_signalled")
 
