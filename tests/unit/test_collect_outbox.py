@@ -217,7 +217,9 @@ def test_a_wakeup_ends_a_wait_once_per_signal_and_never_releases_twice() -> None
     waiter = _waiting(wakeup)
     waiter.join(2)
     assert not waiter.is_alive()
-    # A signal nobody waited for, then arm: the stale signal is dropped, and two new ones are still one.
+    # Armed and signalled but never waited for, then armed again: that signal is dropped (the wait blocks), and
+    # two new ones are still one release.
+    wakeup.arm()
     wakeup.signal()
     wakeup.arm()
     waiter = _waiting(wakeup)
