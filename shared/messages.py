@@ -69,7 +69,9 @@ def to_columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
     if len(rows) == 1:  # a single event's row: the common case of a single call
         return {name: [value] for name, value in rows[0].items()}
     keys = rows[0].keys()
-    if len(keys) > 1 and all(row.keys() == keys for row in rows):  # every row has the same keys (collect's rows)
+    # Every row has the same keys (collect's rows): one transpose. With a single key, itemgetter would return values,
+    # not tuples, so that case takes the general path.
+    if len(keys) > 1 and all(row.keys() == keys for row in rows):
         names = list(keys)
         return dict(zip(names, map(list, zip(*map(itemgetter(*names), rows), strict=True)), strict=True))
     names = list(dict.fromkeys(name for row in rows for name in row))
