@@ -10,10 +10,14 @@ No Pulumi import here: the local stack (and its scheduler loop) can read the sam
 from __future__ import annotations
 
 import json
+import math
 import re
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DECLARATION_FILE = "function.json"
@@ -40,6 +44,8 @@ PLATFORM_ENV = frozenset(
 )
 ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 MEMORY = re.compile(r"^\d+(Mi|Gi|M|G)$")
+MAX_ABSENCE_MINUTES = 1410  # Cloud Monitoring's longest metric-absence window: 23.5 h
+GAP_SAMPLE_TICKS = 2000
 EVENT_FUNCTION_TIMEOUT_LIMIT = 540  # pitfall 5: event-driven work stops at 540 s; fan out longer work
 HTTP_FUNCTION_TIMEOUT_LIMIT = 3600
 
@@ -127,13 +133,69 @@ class ScheduleTrigger(_Strict):
     min_backoff_seconds: int = Field(30, ge=1, le=3600)
     max_backoff_seconds: int = Field(600, ge=1, le=3600)
     attempt_deadline_seconds: int = Field(1800, ge=15, le=1800)
+    alert_after_minutes: int | None = Field(
+        None,
+        ge=5,
+        le=MAX_ABSENCE_MINUTES,
+        description="ops are alerted when no run has succeeded for this long; default: twice the schedule's longest "
+        "gap plus the attempt deadline, capped at Cloud Monitoring's 23.5 h",
+    )
 
     @field_validator("cron")
     @classmethod
     def _cron(cls, value: str) -> str:
         if len(value.split()) != 5:
             raise ValueError(f"cron {value!r} is not five fields (minute hour day month weekday)")
+        if not croniter.is_valid(value):
+            raise ValueError(f"cron {value!r} is not a valid schedule")
         return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"time_zone {value!r} is not an IANA time zone name") from None
+        return value
+
+    @model_validator(mode="after")
+    def _alert_window(self) -> ScheduleTrigger:
+        gap = self.longest_gap_minutes
+        if self.alert_after_minutes is not None and self.alert_after_minutes <= gap:
+            raise ValueError(
+                f"alert_after_minutes {self.alert_after_minutes} is not longer than the schedule's longest gap "
+                f"({gap} min): it would alert between two runs"
+            )
+        return self
+
+    @property
+    def longest_gap_minutes(self) -> int:
+        """The longest time between two ticks of `cron`, over a month of ticks from a fixed date (deterministic;
+        a daylight-saving change may move one gap by an hour)."""
+        start = datetime(2026, 1, 1, tzinfo=ZoneInfo(self.time_zone or "UTC"))
+        ticks = croniter(self.cron, start)
+        previous, longest = start, 0.0
+        for _ in range(GAP_SAMPLE_TICKS):
+            tick = ticks.get_next(datetime)
+            longest = max(longest, (tick - previous).total_seconds() / 60)
+            previous = tick
+            if tick - start > timedelta(days=35):
+                break
+        return math.ceil(longest)
+
+    @property
+    def alert_window_minutes(self) -> int | None:
+        """How long without a successful run before ops are alerted; None when the schedule is too sparse for
+        Cloud Monitoring's longest absence window (23.5 h): its failures still alert as errors."""
+        if self.alert_after_minutes is not None:
+            return self.alert_after_minutes
+        gap = self.longest_gap_minutes
+        derived = 2 * gap + math.ceil(self.attempt_deadline_seconds / 60)
+        if derived <= MAX_ABSENCE_MINUTES:
+            return derived
+        return MAX_ABSENCE_MINUTES if gap < MAX_ABSENCE_MINUTES else None
 
 
 Trigger = Annotated[HttpTrigger | PubSubTrigger | ScheduleTrigger, Field(discriminator="type")]

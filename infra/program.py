@@ -1,5 +1,5 @@
-"""The whole platform: services first, then storage, secrets, the warehouse, messaging, the build identity
-and one Step per declared function. `build()` returns the outputs it exports."""
+"""The whole platform: services first, then storage, secrets, the warehouse, messaging, the build identity,
+one Step per declared function and the alerts on them. `build()` returns the outputs it exports."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from infra.components import (
+    Alerts,
     Buckets,
     BuildIdentity,
     Messaging,
@@ -124,6 +125,7 @@ def build(
     built = {name: Step(name, declaration, ctx, under_root) for name, declaration in steps.items()}
     for step in built.values():
         step.grant_invocations(targets)
+    Alerts("alerts", built, settings, deps, under_root)
 
     outputs = _outputs(built, write_keys, buckets)
     for key, value in outputs.items():

@@ -21,6 +21,8 @@
 | `cdp:configVersionsDays` | `90` | days a replaced version of a configuration object is kept |
 | `cdp:modelVersionsDays` | `30` | days a replaced version of a model artifact is kept |
 | `cdp:imagesKept` | `5` | function images kept per step in Artifact Registry |
+| `cdp:alertEmails` | `[]` | addresses told of alerts (an email notification channel each) |
+| `cdp:alertChannels` | `[]` | existing notification channels told too (`projects/<p>/notificationChannels/<id>`: Slack, PagerDuty, SMS, ...) |
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 DEFAULT_REGION = "asia-northeast3"
@@ -44,6 +47,7 @@ DEFAULT_SECRETS = (
 )
 WRITE_KEYS_SECRET = "write-keys"
 PREFIX = re.compile(r"^[a-z][a-z0-9]{0,7}$")
+CHANNEL = re.compile(r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/notificationChannels/[0-9]+$")
 
 
 class StackSettings(BaseModel):
@@ -68,6 +72,8 @@ class StackSettings(BaseModel):
     config_versions_days: int = Field(90, ge=1)
     model_versions_days: int = Field(30, ge=1)
     images_kept: int = Field(5, ge=1)
+    alert_emails: list[str] = Field(default_factory=list)
+    alert_channels: list[str] = Field(default_factory=list)
 
     @field_validator("name_prefix")
     @classmethod
@@ -82,6 +88,25 @@ class StackSettings(BaseModel):
         for member in value:
             if member in ("allUsers", "allAuthenticatedUsers") or ":" not in member:
                 raise ValueError(f"marketerInvokers: {member!r} is not a principal (user:, group:, serviceAccount:)")
+        return value
+
+    @field_validator("alert_emails")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        checked = []
+        for address in value:
+            try:
+                checked.append(validate_email(address, check_deliverability=False).normalized)
+            except EmailNotValidError as exc:
+                raise ValueError(f"alertEmails: {address!r} is not an email address ({exc})") from None
+        return checked
+
+    @field_validator("alert_channels")
+    @classmethod
+    def _channels(cls, value: list[str]) -> list[str]:
+        for channel in value:
+            if not CHANNEL.match(channel):
+                raise ValueError(f"alertChannels: {channel!r} is not projects/<project>/notificationChannels/<id>")
         return value
 
     @property
@@ -117,6 +142,8 @@ CONFIG_KEYS: dict[str, tuple[str, str]] = {
     "configVersionsDays": ("config_versions_days", "int"),
     "modelVersionsDays": ("model_versions_days", "int"),
     "imagesKept": ("images_kept", "int"),
+    "alertEmails": ("alert_emails", "object"),
+    "alertChannels": ("alert_channels", "object"),
 }
 
 

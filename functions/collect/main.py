@@ -4,6 +4,9 @@ import flask
 import functions_framework
 
 from shared.collect import http
+from shared.logs import configure_logging
+
+configure_logging()
 
 
 @functions_framework.http

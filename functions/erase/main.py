@@ -17,9 +17,11 @@ import functions_framework
 from flask import Request
 from pydantic import Field, ValidationError, field_validator
 
+from shared.logs import configure_logging, log_outcome
 from shared.refine.erase import ErasureBusy, ErasureRequest, ErasureResult, describe, erase_person
 from shared.warehouse import Warehouse, WarehouseUnavailable, open_warehouse
 
+configure_logging()
 log = logging.getLogger("cdp.erase")
 RETRY_AFTER_SECONDS = 300
 
@@ -79,5 +81,5 @@ def erase(request: Request) -> tuple[dict[str, Any], int, dict[str, str]]:
     outcome = {k: answer[k] for k in ("request_id", "identifiers", "customer_id", "rows_erased") if k in answer}
     if status == 400:
         outcome = {"fields": [".".join(str(p) for p in e["loc"]) for e in answer["detail"]]}
-    log.info("erase: HTTP %s %s", status, json.dumps(outcome if status in (200, 400) else answer, default=str))
+    log_outcome(log, "erase", status, f"erase: HTTP {status}", outcome=outcome if status in (200, 400) else answer)
     return answer, status, headers

@@ -4,6 +4,9 @@ import functions_framework
 from cloudevents.http import CloudEvent
 
 from shared.load import handler
+from shared.logs import configure_logging
+
+configure_logging()
 
 # Built as the instance starts, before it takes a push: the warehouse adapter's imports (DuckDB, Arrow, sqlglot;
 # ~0.2 s) would otherwise hold up the first message. Nothing is opened yet: the adapters connect on first use.

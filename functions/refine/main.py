@@ -18,9 +18,11 @@ from cloudevents.http import CloudEvent
 from flask import Request
 from pydantic import ValidationError
 
+from shared.logs import configure_logging, log_outcome
 from shared.refine.service import RefineBusy, RefineFailed, RefineRequest, RefineRun, refine_status, run_refine
 from shared.warehouse import Warehouse, WarehouseUnavailable, open_warehouse
 
+configure_logging()
 log = logging.getLogger("cdp.refine")
 
 # A run takes minutes; a scheduler or person told 409 or 503 tries again after a couple.
@@ -76,7 +78,7 @@ def refine(request: Request) -> tuple[dict[str, Any], int, dict[str, str]]:
     # No body: the default run. A body that is not a JSON object is refused, never taken for the default.
     body = request.get_json(force=True, silent=True) if request.get_data() else {}
     status, answer = handle(body)
-    log.info("refine: HTTP %s %s", status, json.dumps(answer, default=str)[:2000])
+    log_outcome(log, "refine", status, f"refine: HTTP {status} {json.dumps(answer, default=str)[:2000]}")
     return answer, status, {"Retry-After": str(RETRY_AFTER_SECONDS)} if status in (409, 503) else {}
 
 
@@ -90,6 +92,5 @@ def refine_event(event: CloudEvent) -> None:
     except (ValueError, TypeError):
         body = None  # refused below, and logged: a message that is not a request starts no run
     status, answer = handle(body)
-    (log.info if status < 400 else log.error)(
-        "refine (pubsub %s): %s %s", event["id"], status, json.dumps(answer, default=str)[:2000]
-    )
+    answer_text = json.dumps(answer, default=str)[:2000]
+    log_outcome(log, "refine", status, f"refine (pubsub {event['id']}): {status} {answer_text}", error=status >= 400)

@@ -1,5 +1,6 @@
 """The small components the program is built from. Every resource below depends on the project services."""
 
+from infra.components.alerts import Alerts
 from infra.components.base import Component
 from infra.components.build import BuildIdentity
 from infra.components.iam import Grants, Targets
@@ -13,6 +14,7 @@ from infra.components.warehouse import Warehouse
 
 __all__ = [
     "REQUIRED_SERVICES",
+    "Alerts",
     "Buckets",
     "BuildIdentity",
     "Component",

@@ -74,6 +74,9 @@ class PlatformMocks(pulumi.runtime.Mocks):
             state["name"] = inputs["repositoryId"]
         elif typ == "gcp:bigquery/dataset:Dataset":
             resource_id = f"projects/{PROJECT}/datasets/{inputs['datasetId']}"
+        elif typ == "gcp:monitoring/notificationChannel:NotificationChannel":
+            resource_id = f"projects/{PROJECT}/notificationChannels/{sum(map(ord, name))}"
+            state["name"] = resource_id
         elif typ == "gcp:cloudscheduler/job:Job":
             resource_id = f"projects/{PROJECT}/locations/{inputs['region']}/jobs/{inputs['name']}"
         return resource_id, state

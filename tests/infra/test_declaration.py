@@ -147,6 +147,7 @@ def test_settings_are_read_from_the_stack_configuration() -> None:
             "cdp:deletionProtection": "false",
             "cdp:marketerInvokers": '["group:m@example.com"]',
             "cdp:schedules": '{"refine": {"cron": "0 5 * * *"}}',
+            "cdp:alertEmails": '["ops@example.com"]',
         }
     )
     try:
@@ -157,6 +158,7 @@ def test_settings_are_read_from_the_stack_configuration() -> None:
     assert s.maximum_bytes_billed == 1024**3 and s.deletion_protection is False
     assert s.marketer_invokers == ["group:m@example.com"]
     assert s.schedules == {"refine": {"cron": "0 5 * * *"}}
+    assert (s.alert_emails, s.alert_channels) == (["ops@example.com"], [])
 
 
 def test_the_project_is_required() -> None:
@@ -169,3 +171,46 @@ def test_a_role_declared_twice_is_refused() -> None:
     grant = {"role": "roles/bigquery.dataEditor", "on": "dataset:raw"}
     with pytest.raises(ValidationError, match="twice"):
         declaration(roles=[grant, grant])
+
+
+@pytest.mark.parametrize(
+    ("cron", "zone", "gap", "window"),
+    [
+        ("20 * * * *", "Asia/Seoul", 60, 60 + 60 + 30),  # twice the gap plus the attempt deadline
+        ("0 */6 * * *", None, 360, 750),
+        ("0 */12 * * *", None, 720, 1410),  # capped at Cloud Monitoring's 23.5 h
+        ("0 3 * * *", "Asia/Seoul", 1440, None),  # too sparse for an absence alert: its errors still alert
+        ("*/5 9-18 * * 1-5", None, 3725, None),  # the weekend
+    ],
+)
+def test_a_schedule_knows_its_longest_gap_and_its_alert_window(
+    cron: str, zone: str | None, gap: int, window: int | None
+) -> None:
+    trigger = declaration(trigger={"type": "schedule", "cron": cron, "time_zone": zone}).trigger
+    assert (trigger.longest_gap_minutes, trigger.alert_window_minutes) == (gap, window)
+
+
+def test_an_alert_window_must_outlast_the_gap_and_bad_schedules_are_named() -> None:
+    trigger = declaration(trigger={"type": "schedule", "cron": "*/10 * * * *", "alert_after_minutes": 45}).trigger
+    assert trigger.alert_window_minutes == 45
+    with pytest.raises(ValidationError, match=r"alert_after_minutes 60 is not longer than the schedule's longest gap"):
+        declaration(trigger={"type": "schedule", "cron": "20 * * * *", "alert_after_minutes": 60})
+    with pytest.raises(ValidationError, match="less than or equal to 1410"):
+        declaration(trigger={"type": "schedule", "cron": "0 3 * * *", "alert_after_minutes": 1500})
+    with pytest.raises(ValidationError, match="'61 \\* \\* \\* \\*' is not a valid schedule"):
+        declaration(trigger={"type": "schedule", "cron": "61 * * * *"})
+    with pytest.raises(ValidationError, match="'Asia/Nowhere' is not an IANA time zone name"):
+        declaration(trigger={"type": "schedule", "cron": "0 3 * * *", "time_zone": "Asia/Nowhere"})
+
+
+def test_alert_destinations_are_checked_by_name() -> None:
+    s = StackSettings(
+        project="p",
+        alert_emails=["Ops@Shop.co.kr"],
+        alert_channels=["projects/my-shop-prod/notificationChannels/123"],
+    )
+    assert s.alert_emails == ["Ops@shop.co.kr"]  # the domain normalised, the local part kept
+    with pytest.raises(ValidationError, match="alertEmails: 'ops@' is not an email address"):
+        StackSettings(project="p", alert_emails=["ops@"])
+    with pytest.raises(ValidationError, match="alertChannels: 'slack' is not projects/<project>/notificationChannels"):
+        StackSettings(project="p", alert_channels=["slack"])

@@ -102,12 +102,17 @@ def test_a_body_that_is_no_json_object_is_refused_not_taken_for_the_default(
 
 
 def test_no_body_is_the_default_run(
-    main: ModuleType, warehouse: DuckDBWarehouse, monkeypatch: pytest.MonkeyPatch
+    main: ModuleType, warehouse: DuckDBWarehouse, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(main, "_warehouse", lambda: warehouse)
     with flask.Flask(__name__).test_request_context("/", method="POST"):
         answer, status, _ = main.refine(flask.request)
     assert status == 200 and answer["mode"] == "rolling"
+    # The run ends with the structured line the "no successful run" alert counts (infra/components/alerts.py).
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    outcomes = [e for e in lines if e.get("step") == "refine"]
+    assert [(e["severity"], e["status"], e["logger"]) for e in outcomes] == [("INFO", 200, "cdp.refine")]
+    assert outcomes[0]["message"].startswith("refine: HTTP 200 {")
 
 
 def test_a_run_while_another_writer_holds_the_tables_answers_409_with_retry_after(
