@@ -349,7 +349,7 @@ def cmd_erase(settings: StackSettings, args: argparse.Namespace) -> int:
         raise SystemExit(f"no warehouse at {settings.duckdb_file}: run the stack (or `cdp demo`) first")
     warehouse = DuckDBWarehouse(settings.duckdb_file) if settings.warehouse == "duckdb" else open_warehouse(settings)
     try:
-        result = erase_person(warehouse, request)
+        result = erase_person(warehouse, request, caller=_asker())
     except (ErasureBusy, WarehouseUnavailable) as exc:
         raise SystemExit(f"cdp erase: not now: {exc}") from None
     finally:

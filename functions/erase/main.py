@@ -17,6 +17,7 @@ import functions_framework
 from flask import Request
 from pydantic import Field, ValidationError, field_validator
 
+from shared.callers import authenticated_caller
 from shared.logs import configure_logging, log_outcome
 from shared.refine.erase import ErasureBusy, ErasureRequest, ErasureResult, describe, erase_person
 from shared.warehouse import Warehouse, WarehouseUnavailable, open_warehouse
@@ -48,9 +49,10 @@ def _warehouse() -> Warehouse:
     return open_warehouse()
 
 
-def handle(body: object, warehouse: Warehouse | None = None) -> tuple[int, dict[str, Any]]:
+def handle(body: object, warehouse: Warehouse | None = None, caller: str | None = None) -> tuple[int, dict[str, Any]]:
     """(HTTP status, JSON answer). 400: a bad request (named); 409: a refine run is under way; 503: the warehouse
-    is unavailable (BigQuery failing transiently, the DuckDB file held). Both of the latter are safe to retry."""
+    is unavailable (BigQuery failing transiently, the DuckDB file held). Both of the latter are safe to retry.
+    `caller`: the authenticated principal, recorded on the tombstones beside the body's `requested_by`."""
     if not isinstance(body, dict):
         return 400, {"error": "the body is not a JSON object: POST an erasure request", "detail": []}
     try:
@@ -62,7 +64,7 @@ def handle(body: object, warehouse: Warehouse | None = None) -> tuple[int, dict[
         }
     try:
         with _one_at_a_time:
-            result: ErasureResult = erase_person(warehouse or _warehouse(), request)
+            result: ErasureResult = erase_person(warehouse or _warehouse(), request, caller)
     except ErasureBusy as exc:
         return 409, {"error": str(exc)}
     except WarehouseUnavailable as exc:
@@ -75,11 +77,19 @@ def erase(request: Request) -> tuple[dict[str, Any], int, dict[str, str]]:
     if request.method != "POST":
         return {"error": f"{request.method} is not allowed: POST an erasure request"}, 405, {"Allow": "POST"}
     # force: a plain `curl -d` sends form encoding; the body is JSON whatever the header says.
-    status, answer = handle(request.get_json(force=True, silent=True))
+    caller = authenticated_caller(request.headers)
+    status, answer = handle(request.get_json(force=True, silent=True), caller=caller)
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status in (409, 503) else {}
     # The answer names the identifier; the log keeps only what the request did, not whom it was about.
     outcome = {k: answer[k] for k in ("request_id", "identifiers", "customer_id", "rows_erased") if k in answer}
     if status == 400:
         outcome = {"fields": [".".join(str(p) for p in e["loc"]) for e in answer["detail"]]}
-    log_outcome(log, "erase", status, f"erase: HTTP {status}", outcome=outcome if status in (200, 400) else answer)
+    log_outcome(
+        log,
+        "erase",
+        status,
+        f"erase: HTTP {status}",
+        caller=caller,
+        outcome=outcome if status in (200, 400) else answer,
+    )
     return answer, status, headers

@@ -91,25 +91,29 @@ def _count(rows: list[dict[str, Any]]) -> int:
     return 0
 
 
-def erase_person(warehouse: Warehouse, request: ErasureRequest) -> ErasureResult:
+def erase_person(warehouse: Warehouse, request: ErasureRequest, caller: str | None = None) -> ErasureResult:
     """Raises ErasureBusy while a refine run or another erasure is under way (nothing erased; the request is safe
-    to repeat)."""
+    to repeat). `caller`: who made the request as the edge authenticated them (never from the request body),
+    recorded on the tombstones beside `requested_by`."""
     warehouse.ensure_schema_if_owned()
     node = node_of(request)
     request_id = request.request_id or "erase-" + hashlib.sha256(node.encode()).hexdigest()[:20]
     try:
         with exclusive_writer(warehouse, "erase", f"{request_id}/{uuid.uuid4().hex[:8]}"):
-            return _erase(warehouse, request_id, node, request.site_id, request.requested_by)
+            return _erase(warehouse, request_id, node, request.site_id, request.requested_by, caller)
     except WriterBusy as busy:
         raise ErasureBusy(busy.holder) from None
 
 
-def _erase(warehouse: Warehouse, request_id: str, node: str, site_id: str, requested_by: str) -> ErasureResult:
+def _erase(
+    warehouse: Warehouse, request_id: str, node: str, site_id: str, requested_by: str, caller: str | None
+) -> ErasureResult:
     params = {
         "request_id": request_id,
         "site_id": site_id,
         "erase_node": node,
         "requested_by": requested_by,
+        "caller": caller,
     }
     warehouse.query_file("refine/erase_nodes", params)
     try:

@@ -18,7 +18,7 @@ import psutil
 import pytest
 import requests
 
-from local.cli import _aware_datetime
+from local.cli import _asker, _aware_datetime
 from local.processes import free_port
 from local.stack import REPO
 from shared.refine.service import RefineRequest, run_refine
@@ -158,9 +158,16 @@ def test_erase_deletes_a_person_from_the_local_warehouse_and_refuses_bad_argumen
             assert left == [{"n": 0}], table
         assert warehouse.query("SELECT COUNT(*) AS n FROM raw.page WHERE anonymous_id = 'dev-z'") == [{"n": 1}]
         assert warehouse.query("SELECT user_id FROM refined.profiles") == [{"user_id": "U2"}]
-        tombstones = warehouse.query("SELECT DISTINCT request_id, requested_by, rows_erased FROM refined.erasures")
+        tombstones = warehouse.query(
+            "SELECT DISTINCT request_id, requested_by, rows_erased, caller FROM refined.erasures"
+        )
     assert tombstones == [
-        {"request_id": result["request_id"], "requested_by": "dpo@shop.kr", "rows_erased": result["rows_erased"]}
+        {
+            "request_id": result["request_id"],
+            "requested_by": "dpo@shop.kr",
+            "rows_erased": result["rows_erased"],
+            "caller": _asker(),  # who ran the command, beside whom they say asked
+        }
     ]
 
     # Who asked defaults to the login name; an identifier nobody carries is tombstoned, with a note saying so

@@ -5,6 +5,8 @@ the counts, and a bad one is refused with the field named and nothing erased."""
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -122,7 +124,47 @@ def test_the_http_entry_point_takes_only_post(main: ModuleType, monkeypatch: pyt
         assert status == 405 and headers == {"Allow": "POST"} and method in answer["error"]
     # a POST reaches handle with the JSON body, even without a JSON content type (curl -d)
     seen: list[object] = []
-    monkeypatch.setattr(main, "handle", lambda body: (seen.append(body), (409, {"error": "busy"}))[1])
+    monkeypatch.setattr(main, "handle", lambda body, caller: (seen.append((body, caller)), (409, {"error": "busy"}))[1])
     with app.test_request_context("/", method="POST", data='{"a": 1}', content_type="text/plain"):
         answer, status, headers = main.erase(flask.request)
-    assert seen == [{"a": 1}] and status == 409 and headers == {"Retry-After": "300"}
+    assert seen == [({"a": 1}, None)] and status == 409 and headers == {"Retry-After": "300"}
+
+
+def identity_token(email: str, signed: bool = True) -> str:
+    def part(data: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    token = f"{part({'alg': 'RS256'})}.{part({'email': email, 'aud': 'https://cdp-erase'})}"
+    return f"{token}.c2lnbmF0dXJl" if signed else token
+
+
+def test_the_tombstones_record_the_authenticated_caller_beside_who_asked(
+    main: ModuleType, warehouse: DuckDBWarehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deployed, Cloud Run has checked the caller's identity token before the step runs: its principal is kept
+    with the tombstones, whatever the body's requested_by says. A body cannot set it."""
+    monkeypatch.setattr(main, "_warehouse", lambda: warehouse)
+    monkeypatch.setenv("K_SERVICE", "cdp-erase")
+    headers = {"Authorization": f"Bearer {identity_token('kim@shop.kr')}"}
+    body = json.dumps({**GOOD, "requested_by": "someone else"})
+    with flask.Flask(__name__).test_request_context("/", method="POST", data=body, headers=headers):
+        _, status, _ = main.erase(flask.request)
+    assert status == 200
+    assert warehouse.query("SELECT DISTINCT requested_by, caller FROM refined.erasures") == [
+        {"requested_by": "someone else", "caller": "user:kim@shop.kr"}
+    ]
+    with flask.Flask(__name__).test_request_context("/", method="POST", data=json.dumps({**GOOD, "caller": "x"})):
+        answer, status, _ = main.erase(flask.request)
+    assert status == 400 and "caller: Extra inputs are not permitted" in answer["error"]
+
+
+def test_outside_cloud_run_no_token_is_believed(
+    main: ModuleType, warehouse: DuckDBWarehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(main, "_warehouse", lambda: warehouse)
+    monkeypatch.delenv("K_SERVICE", raising=False)
+    headers = {"Authorization": f"Bearer {identity_token('kim@shop.kr')}"}
+    with flask.Flask(__name__).test_request_context("/", method="POST", data=json.dumps(GOOD), headers=headers):
+        _, status, _ = main.erase(flask.request)
+    assert status == 200
+    assert warehouse.query("SELECT DISTINCT caller FROM refined.erasures") == [{"caller": None}]
