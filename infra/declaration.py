@@ -120,6 +120,17 @@ class PubSubTrigger(_Strict):
             raise ValueError("min_backoff_seconds is above max_backoff_seconds")
         return self
 
+    # The names the Pulumi program and the local stack both give a step's subscriptions and its dead letters.
+    def subscription(self, step: str) -> str:
+        return f"{self.topic}-{step}"
+
+    def dead_letter_topic(self, step: str) -> str:
+        return f"{self.subscription(step)}-dead-letter"
+
+    def dead_letter_hold(self, step: str) -> str:
+        """The pull subscription that keeps the dead letters (a topic without one drops them)."""
+        return f"{self.dead_letter_topic(step)}-hold"
+
 
 class ScheduleTrigger(_Strict):
     """Cloud Scheduler calls the (private) function over HTTP with an OIDC token of the step's own scheduler

@@ -1,5 +1,5 @@
-"""`cdp`: the local platform from the command line: serve, demo, query the warehouse, see and replay rejections,
-erase a person on request.
+"""`cdp`: the local platform from the command line: serve, demo, query the warehouse, see and replay rejections
+and dead letters, erase a person on request.
 
 Settings are environment variables (prefix CDP_), see `cdp --help` and the README."""
 
@@ -10,6 +10,7 @@ import base64
 import getpass
 import json
 import logging
+import os
 import shutil
 import signal
 import sys
@@ -25,8 +26,9 @@ import sqlglot.errors
 from google.api_core import exceptions as api_exceptions
 from pydantic import ValidationError
 
+from infra.declaration import PubSubTrigger, discover
 from local.processes import ChildExited
-from local.stack import EmulatorMissing, LocalStack, PortInUse, StackSettings
+from local.stack import REPO, EmulatorMissing, LocalStack, PortInUse, StackSettings, emulator_clients
 from shared.refine.service import STALE_AFTER_HOURS, RefineRequest, refine_status, run_refine
 from shared.warehouse import WarehouseUnavailable, open_warehouse
 from shared.warehouse.duckdb import DuckDBWarehouse
@@ -317,6 +319,58 @@ def cmd_run(settings: StackSettings, args: argparse.Namespace) -> int:
     return 0 if response.ok else 1
 
 
+# -- dead letters ---------------------------------------------------------------------------
+def cmd_dead_letters(settings: StackSettings, args: argparse.Namespace) -> int:
+    """Messages Pub/Sub gave up pushing to an event step, held in its dead-letter subscription: shown, or with
+    `--replay` published again to the step's topic (shared/deadletters.py). The running local stack's emulator,
+    or with `--cloud --project P` Pub/Sub itself (application default credentials)."""
+    from google.cloud import pubsub_v1
+
+    from shared.deadletters import look, replay
+
+    triggers = {n: d.trigger for n, d in discover(REPO / "functions").items() if isinstance(d.trigger, PubSubTrigger)}
+    if args.step and args.step not in triggers:
+        raise SystemExit(f"no event step {args.step!r}; the event steps are {sorted(triggers)}")
+    if args.cloud:
+        if not args.project:
+            raise SystemExit("--cloud needs --project: the project the platform is deployed in")
+        os.environ.pop("PUBSUB_EMULATOR_HOST", None)
+        project = args.project
+        publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+    else:
+        address = settings.state_dir / "stack.json"
+        if not address.exists():
+            raise SystemExit(f"no running stack ({address} is missing): start one with `make serve`, or use --cloud")
+        running = json.loads(address.read_text())
+        project = args.project or running.get("project", settings.project)
+        publisher, subscriber = emulator_clients(running["pubsub"])
+    failed = 0
+    try:
+        for step in [args.step] if args.step else sorted(triggers):
+            trigger = triggers[step]
+            hold = subscriber.subscription_path(project, trigger.dead_letter_hold(step))
+            if args.replay:
+                result = replay(publisher, subscriber, hold, publisher.topic_path(project, trigger.topic), args.limit)
+                print(result.model_dump_json())
+                failed += result.failed
+                continue
+            held = look(subscriber, hold, args.limit or 100)
+            rows = [
+                {
+                    "message_id": m.message_id,
+                    "published": m.publish_time,
+                    "attempts": m.delivery_attempts,
+                    "bytes": m.size,
+                    "attributes": json.dumps(m.attributes, ensure_ascii=False),
+                }
+                for m in held
+            ]
+            print_table(rows, f"{step}: {len(held)} message(s) held in {trigger.dead_letter_hold(step)}")
+    finally:
+        subscriber.close()
+    return 1 if failed else 0
+
+
 # -- deletion on request ------------------------------------------------------------------
 # One option per identifier type (--user-id is identifier_type user_id, ...); exactly one is given.
 ERASE_BY = ("email", "phone", "user_id", "anonymous_id", "crm_id")
@@ -391,6 +445,14 @@ def main(argv: list[str] | None = None) -> int:
     replay.add_argument("--days", type=int, default=30)
     replay.add_argument("--write-key", help="write key to use (default: the site's own from CDP_WRITE_KEYS)")
     replay.add_argument("--collect-url", default="http://127.0.0.1:8080")
+    dead = sub.add_parser(
+        "dead-letters", help="messages Pub/Sub gave up pushing to an event step; --replay sends them again"
+    )
+    dead.add_argument("--step", help="one event step (default: every one)")
+    dead.add_argument("--replay", action="store_true", help="publish them again to the step's topic, then ack them")
+    dead.add_argument("--limit", type=int, default=None, help="at most this many (default: all; 100 shown)")
+    dead.add_argument("--cloud", action="store_true", help="Pub/Sub itself rather than the running stack's emulator")
+    dead.add_argument("--project", help="the project (required with --cloud)")
     run = sub.add_parser("run", help="call a step of the running stack now, as its schedule would")
     run.add_argument("step")
     run.add_argument("--body", default="{}", help="JSON body")
@@ -423,6 +485,7 @@ def main(argv: list[str] | None = None) -> int:
         "rejected": cmd_rejected,
         "replay": cmd_replay,
         "run": cmd_run,
+        "dead-letters": cmd_dead_letters,
         "erase": cmd_erase,
     }
     try:

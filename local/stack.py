@@ -13,6 +13,7 @@ import socket
 import sys
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,15 @@ def find_emulator(explicit: Path | None) -> list[str]:
         "`gcloud components install pubsub-emulator beta`) and Java 17+, or set CDP_PUBSUB_EMULATOR "
         "to the emulator's cloud-pubsub-emulator script."
     )
+
+
+def emulator_clients(host: str) -> tuple[pubsub_v1.PublisherClient, pubsub_v1.SubscriberClient]:
+    """Clients of the emulator at `host`."""
+    os.environ["PUBSUB_EMULATOR_HOST"] = host
+    # Pulled messages can be larger than gRPC's default 4 MiB receive limit.
+    channel = grpc.insecure_channel(host, options=[("grpc.max_receive_message_length", -1)])
+    transport = SubscriberGrpcTransport(channel=channel)
+    return pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient(transport=transport)
 
 
 class LocalStack:
@@ -176,7 +186,8 @@ class LocalStack:
             self._start_audit()
             if self.settings.scheduler:
                 self.scheduler = LocalScheduler(self._schedules()).start()
-            self.address_file.write_text(json.dumps({"pid": os.getpid(), "urls": self.urls()}, indent=2))
+            address = {"pid": os.getpid(), "urls": self.urls(), "pubsub": self.pubsub_host, "project": s.project}
+            self.address_file.write_text(json.dumps(address, indent=2))
         except BaseException:
             self.stop(drain=False)
             raise
@@ -207,11 +218,7 @@ class LocalStack:
         emulator.start(ready_timeout=60)
 
     def _pubsub_clients(self) -> tuple[pubsub_v1.PublisherClient, pubsub_v1.SubscriberClient]:
-        os.environ["PUBSUB_EMULATOR_HOST"] = self.pubsub_host
-        # Pulled messages can be larger than gRPC's default 4 MiB receive limit.
-        channel = grpc.insecure_channel(self.pubsub_host, options=[("grpc.max_receive_message_length", -1)])
-        transport = SubscriberGrpcTransport(channel=channel)
-        return pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient(transport=transport)
+        return emulator_clients(self.pubsub_host)
 
     def _create_topology(self) -> None:
         """The topics and push subscriptions the Pulumi program creates in the cloud."""
@@ -224,11 +231,28 @@ class LocalStack:
             trigger = declaration.trigger
             if not isinstance(trigger, PubSubTrigger):
                 continue
+            # As in the cloud: a message that fails every attempt goes to the step's dead-letter topic, whose hold
+            # subscription keeps it (`cdp dead-letters` shows and replays it), with the declared backoff between.
+            dead_letters = publisher.topic_path(s.project, trigger.dead_letter_topic(name))
+            _create(lambda topic=dead_letters: publisher.create_topic(name=topic))
+            hold = {
+                "name": subscriber.subscription_path(s.project, trigger.dead_letter_hold(name)),
+                "topic": dead_letters,
+            }
+            _create(lambda request=hold: subscriber.create_subscription(request=request))
             request = {
-                "name": subscriber.subscription_path(s.project, f"{trigger.topic}-{name}"),
+                "name": subscriber.subscription_path(s.project, trigger.subscription(name)),
                 "topic": publisher.topic_path(s.project, trigger.topic),
                 "push_config": pubsub_v1.types.PushConfig(push_endpoint=f"{self.url(name)}/"),
                 "ack_deadline_seconds": trigger.ack_deadline_seconds,
+                "dead_letter_policy": {
+                    "dead_letter_topic": dead_letters,
+                    "max_delivery_attempts": trigger.max_delivery_attempts,
+                },
+                "retry_policy": {
+                    "minimum_backoff": timedelta(seconds=trigger.min_backoff_seconds),
+                    "maximum_backoff": timedelta(seconds=trigger.max_backoff_seconds),
+                },
             }
             _create(lambda request=request: subscriber.create_subscription(request=request))
         # A pull subscription the stack reads to know every message published, so that drain can wait for each.

@@ -191,7 +191,7 @@ class Alerts(Component):
             alert_strategy=gcp.monitoring.AlertPolicyAlertStrategyArgs(auto_close=AUTO_CLOSE),
             documentation=(
                 f"Messages failed every delivery attempt to **{step}** and are held in its dead-letter "
-                "subscription (kept 31 days). Pull them to see why (`gcloud pubsub subscriptions pull <hold> "
-                "--limit 5`), fix the cause, then publish them again to the step's topic and acknowledge them."
+                "subscription (kept 31 days). See them: `python -m local.cli dead-letters --cloud --project "
+                f"<project> --step {step}`; fix the cause, then add `--replay` to send them again (docs/deploy.md)."
             ),
         )

@@ -42,11 +42,12 @@ class Messaging(Component):
 
 
 class PushDelivery(Component):
-    """Subscription `name` on `topic`, pushed to `endpoint` with an OIDC token of `identity`."""
+    """The step's subscription on `topic` (named by its trigger), pushed to `endpoint` with an OIDC token of
+    `identity`, with its dead-letter topic and the subscription that holds the dead letters."""
 
     def __init__(
         self,
-        name: str,
+        step: str,
         *,
         topic: gcp.pubsub.Topic,
         endpoint: pulumi.Input[str],
@@ -56,17 +57,18 @@ class PushDelivery(Component):
         deps: Sequence[pulumi.Resource],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        name = trigger.subscription(step)
         super().__init__("PushDelivery", name, deps, opts)
         self.dead_letter_topic = gcp.pubsub.Topic(
             f"{name}-dead-letter",
-            name=f"{name}-dead-letter",
+            name=trigger.dead_letter_topic(step),
             message_retention_duration=DEAD_LETTER_RETENTION,
             opts=self.child(),
         )
         # Messages published to a topic without a subscription are dropped: this one holds the dead letters.
         self.dead_letter_hold = gcp.pubsub.Subscription(
             f"{name}-dead-letter-hold",
-            name=f"{name}-dead-letter-hold",
+            name=trigger.dead_letter_hold(step),
             topic=self.dead_letter_topic.id,
             ack_deadline_seconds=600,
             message_retention_duration=DEAD_LETTER_RETENTION,

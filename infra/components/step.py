@@ -205,7 +205,7 @@ class Step(Component):
         )
         self.invokers.append(may_invoke)
         self.push = PushDelivery(
-            f"{trigger.topic}-{self.step}",
+            self.step,
             topic=ctx.targets.topics[trigger.topic],
             endpoint=self.endpoint,
             trigger=trigger,
