@@ -33,6 +33,19 @@ class RunningStack:
             return warehouse.query(sql, params)
 
 
+def page_row(anonymous_id: str, site_id: str = "s") -> dict[str, Any]:
+    """A raw.page row as collect would write it, for messages a test publishes or pushes itself."""
+    return {
+        "event_id": f"{anonymous_id}-e",
+        "site_id": site_id,
+        "call": "page",
+        "event_time": "2026-11-23T10:00:00Z",
+        "received_at": "2026-11-23T10:00:00Z",
+        "anonymous_id": anonymous_id,
+        "raw": "{}",
+    }
+
+
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     state: Path = tmp_path_factory.mktemp("stack")

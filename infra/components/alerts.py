@@ -78,16 +78,28 @@ class Alerts(Component):
                 self._dead_letters(step_name, step.push.dead_letter_hold)
         self.register_outputs({"policies": {key: p.name for key, p in self.policies.items()}})
 
-    def _policy(self, key: str, *, title: str, severity: str, documentation: str, **args: object) -> None:
+    def _policy(
+        self,
+        key: str,
+        *,
+        title: str,
+        severity: str,
+        documentation: str,
+        condition: str,
+        alert_strategy: gcp.monitoring.AlertPolicyAlertStrategyArgs,
+        **kind: object,
+    ) -> None:
+        """A policy of one condition: `condition` is its name, `kind` its one condition_* argument."""
         self.policies[key] = gcp.monitoring.AlertPolicy(
             f"alert-{key}",
             display_name=f"{self.settings.name_prefix} {title}",
             combiner="OR",
             severity=severity,
+            conditions=[gcp.monitoring.AlertPolicyConditionArgs(display_name=condition, **kind)],  # type: ignore[arg-type]
+            alert_strategy=alert_strategy,
             notification_channels=self.channels,
             documentation=gcp.monitoring.AlertPolicyDocumentationArgs(content=documentation, mime_type="text/markdown"),
             opts=self.child(),
-            **args,  # type: ignore[arg-type]
         )
 
     def _errors(self, step: str) -> None:
@@ -96,14 +108,10 @@ class Alerts(Component):
             f"{step}-errors",
             title=f"{step}: errors",
             severity="ERROR",
-            conditions=[
-                gcp.monitoring.AlertPolicyConditionArgs(
-                    display_name=f"{service} logged an error",
-                    condition_matched_log=gcp.monitoring.AlertPolicyConditionConditionMatchedLogArgs(
-                        filter=f"{service_filter(service)} AND severity>=ERROR"
-                    ),
-                )
-            ],
+            condition=f"{service} logged an error",
+            condition_matched_log=gcp.monitoring.AlertPolicyConditionConditionMatchedLogArgs(
+                filter=f"{service_filter(service)} AND severity>=ERROR"
+            ),
             alert_strategy=gcp.monitoring.AlertPolicyAlertStrategyArgs(
                 notification_rate_limit=gcp.monitoring.AlertPolicyAlertStrategyNotificationRateLimitArgs(
                     period=ERROR_NOTIFICATION_PERIOD
@@ -131,29 +139,25 @@ class Alerts(Component):
             f"{step}-no-success",
             title=f"{step}: no successful run for {minutes} min",
             severity="ERROR",
-            conditions=[
-                gcp.monitoring.AlertPolicyConditionArgs(
-                    display_name=f"no successful {step} run for {minutes} min",
-                    condition_absent=gcp.monitoring.AlertPolicyConditionConditionAbsentArgs(
-                        filter=metric.name.apply(
-                            lambda name: (
-                                f'metric.type="logging.googleapis.com/user/{name}" '
-                                'AND resource.type="cloud_run_revision"'
-                            )
-                        ),
-                        duration=f"{minutes * 60}s",
-                        # One series whatever the revision: a deploy must not look like an absence.
-                        aggregations=[
-                            gcp.monitoring.AlertPolicyConditionConditionAbsentAggregationArgs(
-                                alignment_period=SUCCESS_METRIC_ALIGNMENT,
-                                per_series_aligner="ALIGN_SUM",
-                                cross_series_reducer="REDUCE_SUM",
-                            )
-                        ],
-                        trigger=gcp.monitoring.AlertPolicyConditionConditionAbsentTriggerArgs(count=1),
-                    ),
-                )
-            ],
+            condition=f"no successful {step} run for {minutes} min",
+            condition_absent=gcp.monitoring.AlertPolicyConditionConditionAbsentArgs(
+                filter=metric.name.apply(
+                    lambda name: (
+                        f'metric.type="logging.googleapis.com/user/{name}" AND resource.type="cloud_run_revision"'
+                    )
+                ),
+                duration=f"{minutes * 60}s",
+                # One series whatever the revision: a deploy must not look like an absence.
+                aggregations=[
+                    gcp.monitoring.AlertPolicyConditionConditionAbsentAggregationArgs(
+                        alignment_period=SUCCESS_METRIC_ALIGNMENT,
+                        per_series_aligner="ALIGN_SUM",
+                        cross_series_reducer="REDUCE_SUM",
+                    )
+                ],
+                trigger=gcp.monitoring.AlertPolicyConditionConditionAbsentTriggerArgs(count=1),
+            ),
+            alert_strategy=gcp.monitoring.AlertPolicyAlertStrategyArgs(auto_close=AUTO_CLOSE),
             documentation=(
                 f"No run of **{step}** has succeeded for {minutes} minutes: what it produces is going stale. "
                 f"See its last runs (for refine: `GET` its URL with an identity token, or `refined.runs`) and its "
@@ -166,28 +170,24 @@ class Alerts(Component):
             f"{step}-dead-letters",
             title=f"{step}: messages in the dead letter",
             severity="WARNING",
-            conditions=[
-                gcp.monitoring.AlertPolicyConditionArgs(
-                    display_name=f"messages held after failing every delivery to {step}",
-                    condition_threshold=gcp.monitoring.AlertPolicyConditionConditionThresholdArgs(
-                        filter=hold.name.apply(
-                            lambda name: (
-                                'resource.type="pubsub_subscription" '
-                                f'AND resource.labels.subscription_id="{name}" '
-                                'AND metric.type="pubsub.googleapis.com/subscription/num_undelivered_messages"'
-                            )
-                        ),
-                        comparison="COMPARISON_GT",
-                        threshold_value=0,
-                        duration="0s",
-                        aggregations=[
-                            gcp.monitoring.AlertPolicyConditionConditionThresholdAggregationArgs(
-                                alignment_period=DEAD_LETTER_ALIGNMENT, per_series_aligner="ALIGN_MAX"
-                            )
-                        ],
-                    ),
-                )
-            ],
+            condition=f"messages held after failing every delivery to {step}",
+            condition_threshold=gcp.monitoring.AlertPolicyConditionConditionThresholdArgs(
+                filter=hold.name.apply(
+                    lambda name: (
+                        'resource.type="pubsub_subscription" '
+                        f'AND resource.labels.subscription_id="{name}" '
+                        'AND metric.type="pubsub.googleapis.com/subscription/num_undelivered_messages"'
+                    )
+                ),
+                comparison="COMPARISON_GT",
+                threshold_value=0,
+                duration="0s",
+                aggregations=[
+                    gcp.monitoring.AlertPolicyConditionConditionThresholdAggregationArgs(
+                        alignment_period=DEAD_LETTER_ALIGNMENT, per_series_aligner="ALIGN_MAX"
+                    )
+                ],
+            ),
             alert_strategy=gcp.monitoring.AlertPolicyAlertStrategyArgs(auto_close=AUTO_CLOSE),
             documentation=(
                 f"Messages failed every delivery attempt to **{step}** and are held in its dead-letter "

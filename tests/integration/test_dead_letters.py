@@ -17,7 +17,7 @@ from local.cli import main as cli
 from local.stack import REPO
 from shared.deadletters import look, replay
 from shared.messages import ROWS_SCHEMA
-from tests.conftest import RunningStack
+from tests.conftest import RunningStack, page_row
 
 pytestmark = pytest.mark.integration
 
@@ -48,16 +48,9 @@ def test_a_held_message_is_shown_then_replayed_and_loads_once(
 ) -> None:
     # Given a message Pub/Sub gave up on, in the hold, with the attributes Pub/Sub adds when it dead-letters
     anon = f"dead-{uuid.uuid4()}"
-    row = {
-        "event_id": f"{anon}-e",
-        "site_id": "s",
-        "call": "page",
-        "event_time": "2026-11-23T10:00:00Z",
-        "received_at": "2026-11-23T10:00:00Z",
-        "anonymous_id": anon,
-        "raw": "{}",
-    }
-    data = orjson.dumps({"schema": ROWS_SCHEMA, "site_id": "s", "batch_id": anon, "rows": {"raw.page": [row]}})
+    data = orjson.dumps(
+        {"schema": ROWS_SCHEMA, "site_id": "s", "batch_id": anon, "rows": {"raw.page": [page_row(anon)]}}
+    )
     os.environ["PUBSUB_EMULATOR_HOST"] = local_stack.stack.pubsub_host
     publisher = pubsub_v1.PublisherClient()
     project = local_stack.stack.settings.project

@@ -22,7 +22,7 @@ from local.stack import REPO, LocalStack, StackSettings
 from shared.messages import ROWS_SCHEMA
 from shared.pubsub import PubSubPublisher
 from shared.warehouse.duckdb import DuckDBWarehouse
-from tests.conftest import RunningStack
+from tests.conftest import RunningStack, page_row
 
 pytestmark = pytest.mark.integration
 
@@ -197,19 +197,7 @@ def test_a_client_retry_is_stored_twice_but_seen_once(local_stack: RunningStack)
 
 def test_a_redelivered_push_writes_nothing_twice(local_stack: RunningStack) -> None:
     anon = f"redeliver-{uuid.uuid4()}"
-    rows = {
-        "raw.page": [
-            {
-                "event_id": f"{anon}-e",
-                "site_id": "s",
-                "call": "page",
-                "event_time": "2026-11-23T10:00:00Z",
-                "received_at": "2026-11-23T10:00:00Z",
-                "anonymous_id": anon,
-                "raw": "{}",
-            }
-        ]
-    }
+    rows = {"raw.page": [page_row(anon)]}
     data = orjson.dumps({"schema": ROWS_SCHEMA, "site_id": "s", "rows": rows})  # plain JSON of row objects
     envelope = {
         "message": {
