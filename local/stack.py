@@ -115,7 +115,8 @@ class LocalStack:
         self.scheduler: LocalScheduler | None = None
         self.processes: dict[str, ChildProcess] = {}
         self.audit_subscription = f"{s.collected_topic}-audit"
-        self._published: set[str] = set()
+        # message id -> collect's batch id (or the message id): either one loaded accounts for the message
+        self._published: dict[str, str] = {}
         self._loaded: set[str] = set()
         self._load_log_offset = 0
         self._audit_thread: threading.Thread | None = None
@@ -317,7 +318,8 @@ class LocalStack:
         self._audit_thread.start()
 
     def _pull_audit(self, subscriber: pubsub_v1.SubscriberClient, path: str) -> None:
-        """Take every message id waiting on the audit subscription; returns once a pull comes back empty.
+        """Take every message waiting on the audit subscription (its id, and collect's batch id from its attributes);
+        returns once a pull comes back empty.
         Errors other than 'nothing arrived in time' raise: drain must never take a failed look for 'no more'."""
         while True:
             try:
@@ -329,14 +331,16 @@ class LocalStack:
             if not response.received_messages:
                 return
             for received in response.received_messages:
-                self._published.add(received.message.message_id)
+                message = received.message
+                self._published[message.message_id] = dict(message.attributes).get("batch_id") or message.message_id
             subscriber.acknowledge(
                 request={"subscription": path, "ack_ids": [m.ack_id for m in response.received_messages]}
             )
 
-    def loaded_message_ids(self) -> set[str]:
-        """Message ids the load step has committed, from its structured log, read on from where the last look
-        stopped (opening the warehouse instead would make the loader let go of the file and reopen it)."""
+    def loaded_keys(self) -> set[str]:
+        """Message ids and batch ids the load step has committed, from its structured log, read on from where the
+        last look stopped (opening the warehouse instead would make the loader let go of the file and reopen it).
+        A dead letter published again is a new message of the same batch: its batch accounts for the original."""
         log_path = self.state_dir / "logs" / "load.log"
         with contextlib.suppress(FileNotFoundError), log_path.open("rb") as lines:
             lines.seek(self._load_log_offset)
@@ -349,6 +353,8 @@ class LocalStack:
                         entry = json.loads(line)
                         if entry.get("message") == "loaded":
                             self._loaded.add(entry["message_id"])
+                            if entry.get("batch_id"):
+                                self._loaded.add(entry["batch_id"])
         return self._loaded
 
     def drain(self, timeout: float = 120.0) -> dict[str, Any]:
@@ -359,7 +365,8 @@ class LocalStack:
         while True:
             with self._audit_lock:
                 self._pull_audit(subscriber, path)
-            missing = self._published - self.loaded_message_ids()
+            loaded = self.loaded_keys()
+            missing = [m for m, batch in self._published.items() if m not in loaded and batch not in loaded]
             if not missing:
                 subscriber.close()
                 return {"published": len(self._published), "missing": 0}
@@ -367,7 +374,8 @@ class LocalStack:
                 subscriber.close()
                 raise TimeoutError(
                     f"{len(missing)} of {len(self._published)} messages not loaded after {timeout}s; "
-                    f"see {self.state_dir / 'logs' / 'load.log'}"
+                    f"see {self.state_dir / 'logs' / 'load.log'}, and `python -m local.cli dead-letters` for "
+                    "messages that failed every delivery attempt (`--replay` loads them once the cause is fixed)"
                 )
             time.sleep(0.2)
 

@@ -185,16 +185,20 @@ def _message(parts: list[_Part]) -> Message:
         for name, table_rows in part.rows.items():
             tables.setdefault(name, []).extend(table_rows)
     site_id = parts[0].site_id
+    batch_id = os.urandom(16).hex()  # as unique as a uuid4, without building one
     data = encode_message(
         {
             "schema": COLUMNS_SCHEMA,
-            "batch_id": os.urandom(16).hex(),  # as unique as a uuid4, without building one
+            "batch_id": batch_id,
             "site_id": site_id,
             "tables": {name: to_columns(table_rows) for name, table_rows in tables.items()},
         }
     )
     attributes = {
         "schema": COLUMNS_SCHEMA,
+        # Also outside the body: a dead letter published again is a new message with the same batch (load's
+        # ledger key), and whoever waits for the batch (the local stack's drain) can tell without decoding it.
+        "batch_id": batch_id,
         "events": str(sum(part.accepted for part in parts)),
         "rejected": str(len(tables.get("ops.rejected", ()))),
         "requests": str(len(parts)),

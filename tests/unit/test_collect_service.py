@@ -72,6 +72,7 @@ def test_batch_is_classified_into_the_five_tables_and_one_message() -> None:
     assert attributes == {
         "site_id": "shop",
         "schema": "raw-columns/1",
+        "batch_id": message["batch_id"],
         "events": "8",
         "rejected": "0",
         "requests": "1",
