@@ -342,6 +342,8 @@ def cmd_dead_letters(settings: StackSettings, args: argparse.Namespace) -> int:
         if not address.exists():
             raise SystemExit(f"no running stack ({address} is missing): start one with `make serve`, or use --cloud")
         running = json.loads(address.read_text())
+        if "pubsub" not in running:
+            raise SystemExit(f"{address} names no emulator: the stack predates dead letters; restart it")
         project = args.project or running.get("project", settings.project)
         publisher, subscriber = emulator_clients(running["pubsub"])
     failed = 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from pathlib import Path
 
 import orjson
 import pytest
@@ -81,11 +82,19 @@ def test_a_held_message_is_shown_then_replayed_and_loads_once(
     assert "load: 0 message(s) held" in capsys.readouterr().out
 
 
-def test_dead_letters_name_a_step_that_is_not_an_event_step(local_stack: RunningStack) -> None:
+def test_dead_letters_name_a_step_that_is_not_an_event_step(
+    local_stack: RunningStack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     with pytest.raises(SystemExit, match=r"no event step 'collect'; the event steps are \['load'\]"):
         cli(["dead-letters", "--step", "collect"])
     with pytest.raises(SystemExit, match="--cloud needs --project"):
         cli(["dead-letters", "--cloud"])
+    monkeypatch.setenv("CDP_STATE_DIR", str(tmp_path))
+    with pytest.raises(SystemExit, match="no running stack"):
+        cli(["dead-letters"])
+    (tmp_path / "stack.json").write_text(json.dumps({"pid": 1, "urls": {}}))
+    with pytest.raises(SystemExit, match="names no emulator: the stack predates dead letters"):
+        cli(["dead-letters"])
 
 
 def test_a_message_whose_copy_is_refused_stays_held(local_stack: RunningStack) -> None:
