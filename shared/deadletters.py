@@ -109,11 +109,11 @@ def replay(
                 refused.append(ack_id)
         if published:
             subscriber.acknowledge(request={"subscription": hold, "ack_ids": published})
+            replayed += len(published)
         if refused:
             subscriber.modify_ack_deadline(
                 request={"subscription": hold, "ack_ids": refused, "ack_deadline_seconds": 0}
             )
             failed += len(refused)
             break  # the topic refuses now: retrying at once would only loop
-        replayed += len(published)
     return ReplayResult(hold=hold, topic=topic, replayed=replayed, failed=failed)
