@@ -188,7 +188,10 @@ class LocalStack:
             if self.settings.scheduler:
                 self.scheduler = LocalScheduler(self._schedules()).start()
             address = {"pid": os.getpid(), "urls": self.urls(), "pubsub": self.pubsub_host, "project": s.project}
-            self.address_file.write_text(json.dumps(address, indent=2))
+            # Whole or not at all: another process waits for the file to appear, then reads it at once.
+            partial = self.address_file.with_suffix(".json.partial")
+            partial.write_text(json.dumps(address, indent=2))
+            os.replace(partial, self.address_file)
         except BaseException:
             self.stop(drain=False)
             raise
