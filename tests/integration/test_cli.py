@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -26,6 +27,19 @@ from shared.warehouse.duckdb import DuckDBWarehouse
 from tests.refine_truth import SITE, T0, RawEvents
 
 pytestmark = pytest.mark.integration
+
+
+def kill_tree(process: subprocess.Popen[str]) -> None:
+    """A `serve` the test did not stop cleanly (it failed midway) goes with everything it started, so that no
+    emulator or function server outlives the test."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(psutil.NoSuchProcess):
+        for child in psutil.Process(process.pid).children(recursive=True):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
+    process.kill()
+    process.wait(timeout=30)
 
 
 def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -76,8 +90,7 @@ def test_serve_drains_on_sigterm_then_query_rejected_and_replay(tmp_path: Path) 
         serve.send_signal(signal.SIGTERM)  # no drain call: stopping must drain
         out, _ = serve.communicate(timeout=120)
     finally:
-        if serve.poll() is None:
-            serve.kill()
+        kill_tree(serve)
     assert serve.returncode == 0, out
     assert "everything accepted is in the warehouse" in out
     assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
@@ -113,8 +126,7 @@ def test_serve_drains_on_sigterm_then_query_rejected_and_replay(tmp_path: Path) 
         serve.send_signal(signal.SIGTERM)
         serve.communicate(timeout=120)
     finally:
-        if serve.poll() is None:
-            serve.kill()
+        kill_tree(serve)
     with DuckDBWarehouse(tmp_path / "warehouse.duckdb", read_only=True) as warehouse:
         late = warehouse.query("SELECT site_id FROM raw.event WHERE anonymous_id = 'late'")
     assert late == [{"site_id": "late-shop"}]
