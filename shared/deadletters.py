@@ -26,7 +26,6 @@ PULL_BATCH = 100
 # once): the price of knowing the hold is empty, paid once per step looked at or replayed.
 PULL_TIMEOUT_SECONDS = 5.0
 PUBLISH_TIMEOUT_SECONDS = 60.0
-PREVIEW_BYTES = 160
 
 
 class HeldMessage(BaseModel):
@@ -35,7 +34,6 @@ class HeldMessage(BaseModel):
     delivery_attempts: int | None
     size: int
     attributes: dict[str, str]
-    preview: str
 
 
 class ReplayResult(BaseModel):
@@ -59,7 +57,6 @@ def _held(received: Any) -> HeldMessage:
         delivery_attempts=int(count) if count and count.isdigit() else None,
         size=len(message.data),
         attributes=own_attributes(message.attributes),
-        preview=message.data[:PREVIEW_BYTES].decode("utf-8", "replace"),
     )
 
 

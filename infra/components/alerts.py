@@ -68,7 +68,6 @@ class Alerts(Component):
                 "but notify no one"
             )
         self.policies: dict[str, gcp.monitoring.AlertPolicy] = {}
-        self.success_metrics: dict[str, gcp.logging.Metric] = {}
         for step_name, step in steps.items():
             self._errors(step_name)
             trigger = step.declaration.trigger
@@ -134,7 +133,6 @@ class Alerts(Component):
             metric_descriptor=gcp.logging.MetricMetricDescriptorArgs(metric_kind="DELTA", value_type="INT64", unit="1"),
             opts=self.child(),
         )
-        self.success_metrics[step] = metric
         self._policy(
             f"{step}-no-success",
             title=f"{step}: no successful run for {minutes} min",
