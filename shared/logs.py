@@ -10,12 +10,13 @@ into one entry per line. Alerts (infra/components/alerts.py) match on the fields
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import threading
 from typing import Any
 
 import orjson
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _lock = threading.Lock()
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -56,12 +57,26 @@ class JsonLines(logging.Handler):
             self.handleError(record)
 
 
+class LogSettings(BaseSettings):
+    """CDP_LOG_LEVEL: how much the functions log. Apart from PlatformSettings, which an entry point must not have
+    to build (and validate) at import only to set up its logging."""
+
+    model_config = SettingsConfigDict(env_prefix="CDP_", extra="ignore")
+
+    log_level: str = "INFO"
+
+    @field_validator("log_level")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value.upper() not in LEVELS:
+            raise ValueError(f"log level {value.upper()!r} is not one of {', '.join(LEVELS)}")
+        return value.upper()
+
+
 def configure_logging(level: str | None = None) -> None:
     """The root logger writes JSON lines at `level` (default: CDP_LOG_LEVEL, else INFO). Calling it again only
     changes the level: there is one handler."""
-    chosen = (level or os.environ.get("CDP_LOG_LEVEL") or "INFO").upper()
-    if chosen not in LEVELS:
-        raise ValueError(f"log level {chosen!r} is not one of {', '.join(LEVELS)}")
+    chosen = LogSettings(log_level=level).log_level if level else LogSettings().log_level
     root = logging.getLogger()
     if not any(isinstance(h, JsonLines) for h in root.handlers):
         root.addHandler(JsonLines())
