@@ -24,6 +24,7 @@ import duckdb
 import requests
 import sqlglot.errors
 from google.api_core import exceptions as api_exceptions
+from google.auth.exceptions import DefaultCredentialsError
 from pydantic import ValidationError
 
 from infra.declaration import PubSubTrigger, discover
@@ -65,6 +66,16 @@ def _aware_datetime(text: str) -> datetime:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 date or time (e.g. 2026-11-23)") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return value
 
 
 def _warehouse(settings: StackSettings) -> Any:
@@ -336,7 +347,10 @@ def cmd_dead_letters(settings: StackSettings, args: argparse.Namespace) -> int:
             raise SystemExit("--cloud needs --project: the project the platform is deployed in")
         os.environ.pop("PUBSUB_EMULATOR_HOST", None)
         project = args.project
-        publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+        try:
+            publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+        except DefaultCredentialsError:
+            raise SystemExit("no Google credentials: run `gcloud auth application-default login`") from None
     else:
         address = settings.state_dir / "stack.json"
         if not address.exists():
@@ -351,12 +365,16 @@ def cmd_dead_letters(settings: StackSettings, args: argparse.Namespace) -> int:
         for step in [args.step] if args.step else sorted(triggers):
             trigger = triggers[step]
             hold = subscriber.subscription_path(project, trigger.dead_letter_hold(step))
-            if args.replay:
-                result = replay(publisher, subscriber, hold, publisher.topic_path(project, trigger.topic), args.limit)
-                print(result.model_dump_json())
-                failed += result.failed
-                continue
-            held = look(subscriber, hold, args.limit or 100)
+            try:
+                if args.replay:
+                    topic = publisher.topic_path(project, trigger.topic)
+                    result = replay(publisher, subscriber, hold, topic, args.limit)
+                    print(result.model_dump_json())
+                    failed += result.failed
+                    continue
+                held = look(subscriber, hold, args.limit or 100)
+            except (api_exceptions.NotFound, api_exceptions.PermissionDenied) as exc:
+                raise SystemExit(f"{hold}: {exc.message} (is the step deployed to project {project!r}?)") from None
             rows = [
                 {
                     "message_id": m.message_id,
@@ -452,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     dead.add_argument("--step", help="one event step (default: every one)")
     dead.add_argument("--replay", action="store_true", help="publish them again to the step's topic, then ack them")
-    dead.add_argument("--limit", type=int, default=None, help="at most this many (default: all; 100 shown)")
+    dead.add_argument("--limit", type=_positive, default=None, help="at most this many (default: all; 100 shown)")
     dead.add_argument("--cloud", action="store_true", help="Pub/Sub itself rather than the running stack's emulator")
     dead.add_argument("--project", help="the project (required with --cloud)")
     run = sub.add_parser("run", help="call a step of the running stack now, as its schedule would")

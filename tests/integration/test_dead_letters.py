@@ -83,12 +83,18 @@ def test_a_held_message_is_shown_then_replayed_and_loads_once(
 
 
 def test_dead_letters_name_a_step_that_is_not_an_event_step(
-    local_stack: RunningStack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    local_stack: RunningStack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit, match=r"no event step 'collect'; the event steps are \['load'\]"):
         cli(["dead-letters", "--step", "collect"])
     with pytest.raises(SystemExit, match="--cloud needs --project"):
         cli(["dead-letters", "--cloud"])
+    with pytest.raises(SystemExit) as refused:
+        cli(["dead-letters", "--limit", "0"])
+    assert refused.value.code == 2 and "'0' is not a whole number of 1 or more" in capsys.readouterr().err
+    monkeypatch.setenv("CDP_STATE_DIR", str(local_stack.stack.state_dir))
+    with pytest.raises(SystemExit, match=r"dead-letter-hold: .*is the step deployed to project 'elsewhere'"):
+        cli(["dead-letters", "--project", "elsewhere"])
     monkeypatch.setenv("CDP_STATE_DIR", str(tmp_path))
     with pytest.raises(SystemExit, match="no running stack"):
         cli(["dead-letters"])
