@@ -1,7 +1,9 @@
-"""In-process stand-ins for our own ports (unit layer only; integration tests use the real emulator)."""
+"""In-process stand-ins for our own ports (unit layer only; integration tests use the real emulator), and the
+identity tokens Cloud Run would have checked."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,3 +37,14 @@ class RecordingPublisher:
                 to_rows(message["tables"].get(table, {})) if "tables" in message else message["rows"].get(table, [])
             )
         ]
+
+
+def identity_token(claims: dict[str, Any], signed: bool = True) -> str:
+    """A JWT with these claims, as a caller's Google identity token (signature not real: Cloud Run checked it
+    before the step runs); unsigned, as Cloud Run passes X-Serverless-Authorization on."""
+
+    def part(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(orjson.dumps(data)).decode().rstrip("=")
+
+    token = f"{part({'alg': 'RS256', 'kid': 'k1'})}.{part(claims)}"
+    return f"{token}.c2lnbmF0dXJl" if signed else token

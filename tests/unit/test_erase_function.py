@@ -5,7 +5,6 @@ the counts, and a bad one is refused with the field named and nothing erased."""
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Iterator
 from datetime import timedelta
@@ -20,6 +19,7 @@ from shared.refine.service import RefineRequest, run_refine
 from shared.warehouse.duckdb import DuckDBWarehouse
 from tests.refine_truth import SITE, T0, RawEvents, node
 from tests.steps import load_step
+from tests.unit.fakes import identity_token
 
 GOOD = {"site_id": SITE, "identifier_type": "user_id", "value": "U1", "requested_by": "dpo@shop.kr"}
 
@@ -130,14 +130,6 @@ def test_the_http_entry_point_takes_only_post(main: ModuleType, monkeypatch: pyt
     assert seen == [({"a": 1}, None)] and status == 409 and headers == {"Retry-After": "300"}
 
 
-def identity_token(email: str, signed: bool = True) -> str:
-    def part(data: dict) -> str:
-        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
-
-    token = f"{part({'alg': 'RS256'})}.{part({'email': email, 'aud': 'https://cdp-erase'})}"
-    return f"{token}.c2lnbmF0dXJl" if signed else token
-
-
 def test_the_tombstones_record_the_authenticated_caller_beside_who_asked(
     main: ModuleType, warehouse: DuckDBWarehouse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -145,7 +137,7 @@ def test_the_tombstones_record_the_authenticated_caller_beside_who_asked(
     with the tombstones, whatever the body's requested_by says. A body cannot set it."""
     monkeypatch.setattr(main, "_warehouse", lambda: warehouse)
     monkeypatch.setenv("K_SERVICE", "cdp-erase")
-    headers = {"Authorization": f"Bearer {identity_token('kim@shop.kr')}"}
+    headers = {"Authorization": f"Bearer {identity_token({'email': 'kim@shop.kr', 'aud': 'https://cdp-erase'})}"}
     body = json.dumps({**GOOD, "requested_by": "someone else"})
     with flask.Flask(__name__).test_request_context("/", method="POST", data=body, headers=headers):
         _, status, _ = main.erase(flask.request)
@@ -163,7 +155,7 @@ def test_outside_cloud_run_no_token_is_believed(
 ) -> None:
     monkeypatch.setattr(main, "_warehouse", lambda: warehouse)
     monkeypatch.delenv("K_SERVICE", raising=False)
-    headers = {"Authorization": f"Bearer {identity_token('kim@shop.kr')}"}
+    headers = {"Authorization": f"Bearer {identity_token({'email': 'kim@shop.kr', 'aud': 'https://cdp-erase'})}"}
     with flask.Flask(__name__).test_request_context("/", method="POST", data=json.dumps(GOOD), headers=headers):
         _, status, _ = main.erase(flask.request)
     assert status == 200
