@@ -152,13 +152,16 @@ def warm_up_emulator(stack: LocalStack, calls: int = 4000) -> None:
         list(pool.map(lambda _: publisher.publish(message), range(calls)))
 
 
-def bench_collect(state: Path, seconds: int, rounds: int, connections: int, threads: int) -> dict[str, Any]:
+def bench_collect(
+    state: Path, seconds: int, rounds: int, connections: int, threads: int, workers: int
+) -> dict[str, Any]:
+    """Both servers with the same gunicorn threads and worker processes."""
     stack = LocalStack(StackSettings(state_dir=state, write_keys=f"bench={WRITE_KEY}", collect_port=0))
     stack._start_emulator()
     os.environ["PUBSUB_EMULATOR_HOST"] = stack.pubsub_host
     publisher = pubsub_v1.PublisherClient()
     publisher.create_topic(name=publisher.topic_path(stack.settings.project, stack.settings.collected_topic))
-    env = {**stack.function_env(), "THREADS": str(threads)}
+    env = {**stack.function_env(workers), "THREADS": str(threads)}
     servers = {
         "bare": function_server("bare", REPO / "bench/bare/main.py", "bare", env, state / "logs"),
         "collect": function_server("collect", REPO / "functions/collect/main.py", "collect", env, state / "logs"),
@@ -188,6 +191,7 @@ def bench_collect(state: Path, seconds: int, rounds: int, connections: int, thre
         stack.stop(drain=False)
     med = {k: {m: statistics.median(r[m] for r in v) for m in v[0]} for k, v in runs.items()}
     return {
+        "workers": workers,
         "bare_rps": med["bare"]["rps"],
         "bare_p99_ms": med["bare"]["p99_ms"],
         "collect_rps": med["collect"]["rps"],
@@ -320,17 +324,23 @@ def bench_end_to_end(state: Path, seconds: int, connections: int, threads: int) 
     }
 
 
-def report(collect: dict[str, Any] | None, load: dict[str, Any] | None, end_to_end: dict[str, Any] | None) -> str:
+def _processes(workers: int) -> str:
+    return "1 worker process" if workers == 1 else f"{workers} worker processes"
+
+
+def report(collects: list[dict[str, Any]], load: dict[str, Any] | None, end_to_end: dict[str, Any] | None) -> str:
     lines = ["| measure | result | baseline (same run) | ratio | target |", "|---|---|---|---|---|"]
-    if collect:
+    for collect in collects:
+        served = _processes(collect["workers"])
         lines += [
-            f"| collect, single-event POST | {collect['collect_rps']:,.0f} req/s, p99 {collect['collect_p99_ms']:.1f} ms "
+            f"| collect, single-event POST, {served} | {collect['collect_rps']:,.0f} req/s, "
+            f"p99 {collect['collect_p99_ms']:.1f} ms "
             f"| bare functions-framework handler {collect['bare_rps']:,.0f} req/s, p99 {collect['bare_p99_ms']:.1f} ms "
             f"| {collect['collect_ratio']:.2f} | ratio >= 0.75 |",
-            f"| collect, CPU per single-event request | function {collect['collect_cpu_us']:,.0f} µs + Pub/Sub emulator "
+            f"| collect, CPU per single-event request, {served} | function {collect['collect_cpu_us']:,.0f} µs + Pub/Sub emulator "
             f"{collect['emulator_cpu_us']:,.0f} µs, on the same 2 cores | bare handler {collect['bare_cpu_us']:,.0f} µs "
             f"| {collect['bare_cpu_us'] / collect['collect_cpu_us']:.2f} | - |",
-            f"| collect, /v1/batch of 100 events | {collect['batch_events_per_s']:,.0f} events/s, p99 {collect['batch_p99_ms']:.1f} ms "
+            f"| collect, /v1/batch of 100 events, {served} | {collect['batch_events_per_s']:,.0f} events/s, p99 {collect['batch_p99_ms']:.1f} ms "
             f"| - | - | >= 20,000 events/s |",
         ]
     if load:
@@ -361,17 +371,25 @@ def main() -> int:
     )
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--rows-per-message", type=int, default=1000)
+    parser.add_argument(
+        "--workers",
+        default=f"1,{StackSettings().collect_workers}",
+        help="collect's (and the bare handler's) worker processes, comma-separated: one run each. The default: one, "
+        "as on a 1-vCPU Cloud Run instance, and the local stack's (one a core)",
+    )
     parser.add_argument("--only", choices=["collect", "load", "end-to-end"])
     args = parser.parse_args()
     if shutil.which("wrk") is None and args.only != "load":
         raise SystemExit("wrk is missing: `apt-get install wrk` (make bench does it)")
     RESULTS.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="cdp-bench-") as tmp:
-        collect = (
-            bench_collect(Path(tmp) / "collect", args.seconds, args.rounds, args.connections, args.threads)
+        collects = [
+            bench_collect(
+                Path(tmp) / f"collect-{workers}", args.seconds, args.rounds, args.connections, args.threads, workers
+            )
+            for workers in sorted({int(w) for w in args.workers.split(",")})
             if args.only in (None, "collect")
-            else None
-        )
+        ]
         load = (
             bench_load(Path(tmp) / "load", args.messages, args.rows_per_message)
             if args.only in (None, "load")
@@ -382,11 +400,11 @@ def main() -> int:
             if args.only in (None, "end-to-end")
             else None
         )
-    table = report(collect, load, end_to_end)
+    table = report(collects, load, end_to_end)
     print(table)
     (RESULTS / "collect_load.md").write_text(table + "\n")
     (RESULTS / "collect_load.json").write_text(
-        json.dumps({"collect": collect, "load": load, "end_to_end": end_to_end}, indent=2)
+        json.dumps({"collect": collects, "load": load, "end_to_end": end_to_end}, indent=2)
     )
     return 0
 

@@ -85,6 +85,13 @@ class Sizing(_Strict):
             raise ValueError(f"cpu {value!r} is outside 0.083..8")
         return value
 
+    @property
+    def workers(self) -> int:
+        """functions-framework's gunicorn worker processes (its WORKERS variable, default 1): one a whole vCPU, as
+        Cloud Run's guidance has it, since one Python process runs on one core at a time. Never more than the
+        requests an instance takes at once: a step taking one request at a time would leave the rest idle."""
+        return max(1, min(int(float(self.cpu)), self.concurrency))
+
     @model_validator(mode="after")
     def _coherent(self) -> Sizing:
         if self.concurrency > 1 and float(self.cpu) < 1:

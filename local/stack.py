@@ -42,6 +42,13 @@ class StackSettings(PlatformSettings):
     pubsub_port: int = Field(0, description="Pub/Sub emulator")
     pubsub_emulator: Path | None = Field(None, description="the emulator's start script; found from gcloud if unset")
     function_threads: int = Field(8, description="threads per function server (gunicorn gthread)")
+    collect_workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        description="collect's worker processes (default: one a core): this machine stands in for the instances "
+        "Cloud Run would add, and one Python process uses one core. The other steps keep one: load is the DuckDB "
+        "file's one writer, refine and erase take one request at a time",
+    )
     scheduler: bool = Field(True, description="call scheduled steps on their cron, as Cloud Scheduler does")
     time_zone: str = Field("Asia/Seoul", description="time zone of schedules that name none")
 
@@ -147,7 +154,7 @@ class LocalStack:
     def warehouse_path(self) -> Path:
         return self.settings.duckdb_file.resolve()
 
-    def function_env(self) -> dict[str, str]:
+    def function_env(self, workers: int = 1) -> dict[str, str]:
         s = self.settings
         return {
             **os.environ,
@@ -160,6 +167,7 @@ class LocalStack:
             "CDP_COLLECTED_TOPIC": s.collected_topic,
             "CDP_WRITE_KEYS": s.write_keys,
             "THREADS": str(s.function_threads),
+            "WORKERS": str(workers),  # functions-framework's gunicorn worker processes
             "PYTHONUNBUFFERED": "1",
         }
 
@@ -297,7 +305,12 @@ class LocalStack:
             f"--port={self.ports[name]}",
         ]
         child = ChildProcess(
-            name, argv, env=self.function_env(), log_dir=self.state_dir / "logs", port=self.ports[name], cwd=REPO
+            name,
+            argv,
+            env=self.function_env(self.settings.collect_workers if name == "collect" else 1),
+            log_dir=self.state_dir / "logs",
+            port=self.ports[name],
+            cwd=REPO,
         )
         self.processes[name] = child
         child.start()
@@ -351,9 +364,12 @@ class LocalStack:
                 if not line.endswith(b"\n"):
                     break  # a line still being written: read it next time
                 self._load_log_offset += len(line)
-                if line.startswith(b"{") and b'"loaded"' in line:
+                # The entry may follow another writer's text on the same line: the step's stdout and stderr share
+                # the file, and a print() writes its text and its newline separately.
+                start = line.find(b'{"severity":')
+                if start >= 0 and b'"loaded"' in line:
                     with contextlib.suppress(ValueError, KeyError):
-                        entry = json.loads(line)
+                        entry = json.loads(line[start:])
                         if entry.get("message") == "loaded":
                             self._loaded.add(entry["message_id"])
                             if entry.get("batch_id"):

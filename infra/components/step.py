@@ -45,6 +45,7 @@ def platform_env(settings: StackSettings, step: str, declaration: FunctionDeclar
         "CDP_BIGQUERY_LOCATION": settings.location,
         "CDP_MAXIMUM_BYTES_BILLED": str(settings.maximum_bytes_billed),
         "CDP_STEP": step,
+        "WORKERS": str(declaration.sizing.workers),
     }
     # Where each topic and bucket the step may touch is: CDP_<NAME>_TOPIC, CDP_<KEY>_BUCKET.
     for topic in sorted(declaration.topics):

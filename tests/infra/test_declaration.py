@@ -63,6 +63,16 @@ def test_concurrency_above_one_needs_a_whole_cpu() -> None:
     declaration(sizing={"cpu": "0.5", "concurrency": 1})
 
 
+@pytest.mark.parametrize(
+    ("cpu", "concurrency", "workers"),
+    [("0.5", 1, 1), ("1", 80, 1), ("1.5", 80, 1), ("2", 80, 2), ("4", 2, 2), ("2", 1, 1), ("8", 1000, 8)],
+)
+def test_a_step_runs_a_worker_process_a_whole_cpu_at_most_one_a_concurrent_request(
+    cpu: str, concurrency: int, workers: int
+) -> None:
+    assert declaration(sizing={"cpu": cpu, "concurrency": concurrency}).sizing.workers == workers
+
+
 def test_event_steps_stop_at_540_seconds_and_outlast_no_ack_deadline() -> None:
     trigger = {"type": "pubsub", "topic": "t", "ack_deadline_seconds": 600}
     with pytest.raises(ValidationError, match="540"):

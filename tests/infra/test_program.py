@@ -312,11 +312,14 @@ def test_functions_get_the_platform_environment_sizing_and_pinned_secrets(deploy
         assert env["CDP_BIGQUERY_LOCATION"] == "asia-northeast3"
         assert env["CDP_MAXIMUM_BYTES_BILLED"] == str(50 * 1024**3)
         sizing = declaration.sizing
+        assert env["WORKERS"] == str(sizing.workers)
         assert config["availableMemory"] == sizing.memory
         assert config["availableCpu"] == sizing.cpu
         assert config["maxInstanceRequestConcurrency"] == sizing.concurrency
         assert config["timeoutSeconds"] == sizing.timeout_seconds
         assert config["maxInstanceCount"] == sizing.max_instances
+    # refine has 2 vCPUs but takes one request at a time: one worker process
+    assert function(deployment, "refine").inputs["serviceConfig"]["environmentVariables"]["WORKERS"] == "1"
     collect = function(deployment, "collect").inputs["serviceConfig"]
     assert "CDP_WRITE_KEYS" not in collect["environmentVariables"]
     assert collect["secretEnvironmentVariables"] == [

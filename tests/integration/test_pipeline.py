@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
+import psutil
 import pytest
 import requests
 from google.cloud import pubsub_v1
@@ -183,6 +184,18 @@ def test_concurrent_single_events_share_messages_of_their_own_site_and_all_land_
     )
     assert [(m["site_id"], m["rows"]) for m in messages] == [("other-shop", 120), (local_stack.site_id, 120)]
     assert sum(m["messages"] for m in messages) < 240  # concurrent requests of a site went out together
+
+
+def test_collect_runs_a_worker_process_a_core_and_load_one(local_stack: RunningStack) -> None:
+    """Collect uses the machine as Cloud Run's added instances would; load stays the DuckDB file's one writer."""
+
+    def workers(step: str) -> int:
+        return len(psutil.Process(local_stack.stack.processes[step].process.pid).children())
+
+    assert local_stack.stack.settings.collect_workers == (os.cpu_count() or 1)
+    assert workers("collect") == local_stack.stack.settings.collect_workers
+    assert workers("load") == 1
+    assert workers("refine") == 1
 
 
 def test_a_client_retry_is_stored_twice_but_seen_once(local_stack: RunningStack) -> None:

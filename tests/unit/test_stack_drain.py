@@ -1,0 +1,32 @@
+"""What the local stack's drain reads from load's log: the message and batch ids of committed messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+
+from local.stack import LocalStack, StackSettings
+
+
+def loaded_line(message_id: str, batch_id: str) -> bytes:
+    entry = {"severity": "INFO", "message": "loaded", "step": "load", "message_id": message_id, "batch_id": batch_id}
+    return orjson.dumps(entry) + b"\n"
+
+
+def test_loaded_ids_are_read_even_behind_another_writers_text_and_a_half_written_line_waits(tmp_path: Path) -> None:
+    stack = LocalStack(StackSettings(state_dir=tmp_path))
+    log = tmp_path / "logs" / "load.log"
+    log.parent.mkdir()
+    # a print() on stderr wrote its text, then the entry came before its newline
+    log.write_bytes(
+        loaded_line("1", "b1")
+        + b"some library's warning "
+        + loaded_line("2", "b2")
+        + b'{"severity":"INFO","message":"not loaded"}\n'
+        + loaded_line("3", "b3")[:-10]
+    )
+    assert stack.loaded_keys() == {"1", "b1", "2", "b2"}
+    with log.open("ab") as more:
+        more.write(loaded_line("3", "b3")[-10:])
+    assert stack.loaded_keys() == {"1", "b1", "2", "b2", "3", "b3"}
