@@ -22,7 +22,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -33,14 +32,16 @@ from google.cloud import pubsub_v1
 
 from local.processes import ChildProcess, free_port
 from local.stack import REPO, LocalStack, StackSettings
+from shared.collect.outbox import MAX_CALL_ROWS, message_of
 from shared.collect.service import CollectRequest, CollectService
 from shared.load.service import LoadService
-from shared.pubsub import Message, PubSubPublisher
+from shared.pubsub import PubSubPublisher
 from shared.settings import platform_settings
 from shared.warehouse.duckdb import DuckDBWarehouse
 
 RESULTS = REPO / "bench" / "results"
 WRITE_KEY = "wk_bench"
+REQUEST_PAGE_VIEWS = 100  # events in one request of the load benchmark's, as an analytics SDK batches them
 UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
 
 
@@ -208,35 +209,40 @@ def bench_collect(
     }
 
 
-def prepared_messages(count: int, rows_per_message: int) -> list[bytes]:
-    """What collect publishes for batches of page views (a page row and a landing row per event)."""
-    captured: list[bytes] = []
+def prepared_messages(rows: int, rows_per_message: int) -> list[bytes]:
+    """What collect publishes under load: requests of REQUEST_PAGE_VIEWS page views (a page row and a landing row
+    each), as many as make `rows_per_message`, put together by the outbox's own message builder."""
+    kept: list[tuple[dict[str, list[dict[str, Any]]], int]] = []
 
-    class Capture:
-        def publish(self, messages: Sequence[Message]) -> list[str]:
-            captured.extend(data for data, _ in messages)
-            return [str(n) for n in range(len(captured) - len(messages), len(captured))]
+    class Keep:  # in the outbox's place: each request's rows, as the outbox would have them
+        def send(self, site_id: str | None, rows: dict[str, list[dict[str, Any]]], accepted: int, size: int) -> str:
+            kept.append((rows, accepted))
+            return "0"
 
-    service = CollectService(Capture(), {WRITE_KEY: "bench"})
-    per_batch = rows_per_message // 2
-    for m in range(count):
+    request_rows = 2 * REQUEST_PAGE_VIEWS
+    if rows_per_message % request_rows or rows % rows_per_message:
+        raise SystemExit(f"rows per message must divide the rows and be a multiple of {request_rows}")
+    service = CollectService(None, {WRITE_KEY: "bench"})  # type: ignore[arg-type]  # its outbox is replaced:
+    service.outbox = Keep()  # type: ignore[assignment]
+    for r in range(rows // request_rows):
         calls = [
             {
                 "type": "page",
-                "messageId": f"{m}-{i}",
+                "messageId": f"{r}-{i}",
                 "anonymousId": f"anon-{i}",
                 "properties": {"url": f"https://shop.kr/p/{i}?utm_source=naver&utm_medium=cpc", "title": "상품"},
                 "context": {"userAgent": UA},
             }
-            for i in range(per_batch)
+            for i in range(REQUEST_PAGE_VIEWS)
         ]
         service.handle(CollectRequest(endpoint="batch", body=orjson.dumps({"batch": calls}), write_key=WRITE_KEY))
-    return captured
+    per_message = rows_per_message // request_rows
+    return [message_of("bench", kept[i : i + per_message])[0] for i in range(0, len(kept), per_message)]
 
 
-def bench_load(state: Path, messages: int, rows_per_message: int) -> dict[str, Any]:
-    data = prepared_messages(messages, rows_per_message)
-    total_rows = messages * rows_per_message
+def bench_load(state: Path, total_rows: int, rows_per_message: int) -> dict[str, Any]:
+    data = prepared_messages(total_rows, rows_per_message)
+    messages = len(data)
 
     # Baseline: the same messages through LoadService straight into DuckDB, in-process.
     # Configured as the loader's is (CDP_* settings), so that the two differ only by Pub/Sub and HTTP.
@@ -369,8 +375,10 @@ def main() -> int:
     parser.add_argument(
         "--threads", type=int, default=32, help="gunicorn threads of both servers (Cloud Run concurrency)"
     )
-    parser.add_argument("--messages", type=int, default=200)
-    parser.add_argument("--rows-per-message", type=int, default=1000)
+    parser.add_argument("--rows", type=int, default=200_000, help="rows the load benchmark loads")
+    parser.add_argument(
+        "--rows-per-message", type=int, default=MAX_CALL_ROWS, help="as collect's largest messages, by default"
+    )
     parser.add_argument(
         "--workers",
         default=f"1,{StackSettings().collect_workers}",
@@ -390,11 +398,7 @@ def main() -> int:
             for workers in sorted({int(w) for w in args.workers.split(",")})
             if args.only in (None, "collect")
         ]
-        load = (
-            bench_load(Path(tmp) / "load", args.messages, args.rows_per_message)
-            if args.only in (None, "load")
-            else None
-        )
+        load = bench_load(Path(tmp) / "load", args.rows, args.rows_per_message) if args.only in (None, "load") else None
         end_to_end = (
             bench_end_to_end(Path(tmp) / "end-to-end", args.seconds + 2, args.connections, args.threads)
             if args.only in (None, "end-to-end")

@@ -8,11 +8,12 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import orjson
 import pytest
 
 from shared.collect import outbox as outbox_module
-from shared.collect.outbox import Outbox
-from shared.messages import GZIP_FROM_BYTES, is_compressed
+from shared.collect.outbox import Outbox, message_of
+from shared.messages import GZIP_FROM_BYTES, decode_message, is_compressed
 from shared.pubsub import Message, PublishUnavailable
 from tests.unit.fakes import RecordingPublisher
 
@@ -77,6 +78,18 @@ def test_requests_waiting_behind_a_publish_share_the_next_message() -> None:
         "2",
         "shop",
     )
+
+
+def test_message_of_builds_what_a_publish_call_of_those_requests_sends() -> None:
+    publisher = GatedPublisher()
+    send_behind_a_slow_publish(publisher, [("shop", rows("e0"), 1), ("shop", rows("e1"), 1), ("shop", rows("e2"), 1)])
+    data, attributes = message_of("shop", [(rows("e1"), 1), (rows("e2"), 1)])
+    document = orjson.loads(decode_message(data))
+    sent, sent_attributes = publisher.messages[1]
+    # the same message but for its batch id, which is new for every message
+    assert {**document, "batch_id": None} == {**sent, "batch_id": None}
+    assert {**attributes, "batch_id": None} == {**sent_attributes, "batch_id": None}
+    assert attributes["batch_id"] == document["batch_id"] != sent["batch_id"]
 
 
 def test_only_a_message_large_enough_is_compressed_and_says_so() -> None:
