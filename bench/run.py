@@ -222,7 +222,7 @@ def prepared_messages(rows: int, rows_per_message: int) -> list[bytes]:
     request_rows = 2 * REQUEST_PAGE_VIEWS
     if rows_per_message % request_rows or rows % rows_per_message:
         raise SystemExit(f"rows per message must divide the rows and be a multiple of {request_rows}")
-    service = CollectService(None, {WRITE_KEY: "bench"})  # type: ignore[arg-type]  # its outbox is replaced:
+    service = CollectService(None, {WRITE_KEY: "bench"})  # type: ignore[arg-type]  # no publisher: the outbox is replaced
     service.outbox = Keep()  # type: ignore[assignment]
     for r in range(rows // request_rows):
         calls = [

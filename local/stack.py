@@ -43,9 +43,9 @@ class StackSettings(PlatformSettings):
     pubsub_emulator: Path | None = Field(None, description="the emulator's start script; found from gcloud if unset")
     function_threads: int = Field(8, description="threads per function server (gunicorn gthread)")
     collect_workers: int = Field(
-        default_factory=lambda: os.cpu_count() or 1,
+        default_factory=lambda: min(os.cpu_count() or 1, 4),
         ge=1,
-        description="collect's worker processes (default: one a core): this machine stands in for the instances "
+        description="collect's worker processes (default: one a core, at most 4): this machine stands in for the instances "
         "Cloud Run would add, and one Python process uses one core. The other steps keep one: load is the DuckDB "
         "file's one writer, refine and erase take one request at a time",
     )
