@@ -1,10 +1,14 @@
-"""What the local stack's drain reads from load's log: the message and batch ids of committed messages."""
+"""The local stack without starting it: what its drain reads from load's log (the message and batch ids of committed
+messages), and how many processes serve collect."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import orjson
+import pytest
+from pydantic import ValidationError
 
 from local.stack import LocalStack, StackSettings
 
@@ -30,3 +34,17 @@ def test_loaded_ids_are_read_even_behind_another_writers_text_and_a_half_written
     with log.open("ab") as more:
         more.write(loaded_line("3", "b3")[-10:])
     assert stack.loaded_keys() == {"1", "b1", "2", "b2", "3", "b3"}
+
+
+@pytest.mark.parametrize(("cores", "workers"), [(None, 1), (1, 1), (2, 2), (16, 4)])
+def test_collect_gets_a_worker_process_a_core_at_most_four_unless_set(
+    monkeypatch: pytest.MonkeyPatch, cores: int | None, workers: int
+) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    monkeypatch.delenv("CDP_COLLECT_WORKERS", raising=False)
+    assert StackSettings().collect_workers == workers
+    monkeypatch.setenv("CDP_COLLECT_WORKERS", "6")
+    assert StackSettings().collect_workers == 6
+    monkeypatch.setenv("CDP_COLLECT_WORKERS", "0")
+    with pytest.raises(ValidationError, match="collect_workers"):
+        StackSettings()
