@@ -27,6 +27,7 @@ from pydantic import Field
 from infra.declaration import FunctionDeclaration, HttpTrigger, PubSubTrigger, ScheduleTrigger, discover
 from local.processes import ChildProcess, free_port
 from local.scheduler import LocalScheduler, ScheduledCall
+from shared.logs import ENTRY_START
 from shared.settings import PlatformSettings
 from shared.warehouse.duckdb import DuckDBWarehouse
 
@@ -45,9 +46,9 @@ class StackSettings(PlatformSettings):
     collect_workers: int = Field(
         default_factory=lambda: min(os.cpu_count() or 1, 4),
         ge=1,
-        description="collect's worker processes (default: one a core, at most 4): this machine stands in for the instances "
-        "Cloud Run would add, and one Python process uses one core. The other steps keep one: load is the DuckDB "
-        "file's one writer, refine and erase take one request at a time",
+        description="collect's worker processes (default: one a core, at most 4): this machine stands in for the "
+        "instances Cloud Run would add, and one Python process uses one core. The other steps keep one: load is the "
+        "DuckDB file's one writer, refine and erase take one request at a time",
     )
     scheduler: bool = Field(True, description="call scheduled steps on their cron, as Cloud Scheduler does")
     time_zone: str = Field("Asia/Seoul", description="time zone of schedules that name none")
@@ -366,7 +367,7 @@ class LocalStack:
                 self._load_log_offset += len(line)
                 # The entry may follow another writer's text on the same line: the step's stdout and stderr share
                 # the file, and a print() writes its text and its newline separately.
-                start = line.find(b'{"severity":')
+                start = line.find(ENTRY_START)
                 if start >= 0 and b'"loaded"' in line:
                     with contextlib.suppress(ValueError, KeyError):
                         entry = json.loads(line[start:])

@@ -32,6 +32,9 @@ SEVERITY = {
 _RECORD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 
 
+ENTRY_START = b'{"severity":'  # how every entry's line begins: readers find an entry by it (the stack's drain)
+
+
 def emit(severity: str, message: str, **fields: Any) -> None:
     line = orjson.dumps({"severity": severity, "message": message, **fields}, default=str) + b"\n"
     with _lock:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from infra.declaration import discover
-from shared.logs import JsonLines, configure_logging, log_outcome
+from shared.logs import ENTRY_START, JsonLines, configure_logging, log_outcome
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -38,7 +38,9 @@ def test_a_record_is_one_json_entry_with_severity_message_logger_and_its_extra_f
     configure_logging("INFO")
     logging.getLogger("cdp.test").info("ran %s in %.1f s", "refine", 2.5, extra={"step": "refine", "rows": 7})
     logging.getLogger("cdp.test").debug("not at INFO")
-    [entry] = entries(capsys.readouterr().out)
+    out = capsys.readouterr().out
+    assert out.encode().startswith(ENTRY_START)  # what the stack's drain looks for
+    [entry] = entries(out)
     assert entry == {
         "severity": "INFO",
         "message": "ran refine in 2.5 s",
