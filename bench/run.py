@@ -220,8 +220,11 @@ def prepared_messages(rows: int, rows_per_message: int) -> list[bytes]:
             return "0"
 
     request_rows = 2 * REQUEST_PAGE_VIEWS
-    if rows_per_message % request_rows or rows % rows_per_message:
-        raise SystemExit(f"rows per message must divide the rows and be a multiple of {request_rows}")
+    if rows < 1 or rows_per_message < request_rows or rows_per_message % request_rows or rows % rows_per_message:
+        raise SystemExit(
+            f"--rows-per-message ({rows_per_message}) must be a multiple of {request_rows} (a request's rows) and "
+            f"divide --rows ({rows}), which must not be 0"
+        )
     service = CollectService(None, {WRITE_KEY: "bench"})  # type: ignore[arg-type]  # no publisher: the outbox is replaced
     service.outbox = Keep()  # type: ignore[assignment]
     for r in range(rows // request_rows):
@@ -367,6 +370,17 @@ def report(collects: list[dict[str, Any]], load: dict[str, Any] | None, end_to_e
     return "\n".join(lines)
 
 
+def _worker_counts(text: str) -> list[int]:
+    """--workers: comma-separated whole numbers of 1 or more."""
+    try:
+        counts = sorted({int(part) for part in text.split(",")})
+    except ValueError:
+        counts = []
+    if not counts or counts[0] < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of whole numbers of 1 or more")
+    return counts
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=8)
@@ -381,6 +395,7 @@ def main() -> int:
     )
     parser.add_argument(
         "--workers",
+        type=_worker_counts,
         default=f"1,{StackSettings().collect_workers}",
         help="collect's (and the bare handler's) worker processes, comma-separated: one run each. The default: one, "
         "as on a 1-vCPU Cloud Run instance, and the local stack's (one a core)",
@@ -395,7 +410,7 @@ def main() -> int:
             bench_collect(
                 Path(tmp) / f"collect-{workers}", args.seconds, args.rounds, args.connections, args.threads, workers
             )
-            for workers in sorted({int(w) for w in args.workers.split(",")})
+            for workers in args.workers
             if args.only in (None, "collect")
         ]
         load = bench_load(Path(tmp) / "load", args.rows, args.rows_per_message) if args.only in (None, "load") else None
