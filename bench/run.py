@@ -30,6 +30,7 @@ import orjson
 import psutil
 from google.cloud import pubsub_v1
 
+from local.cli import positive_int
 from local.processes import ChildProcess, free_port
 from local.stack import REPO, LocalStack, StackSettings
 from shared.collect.outbox import MAX_CALL_ROWS, message_of
@@ -372,13 +373,7 @@ def report(collects: list[dict[str, Any]], load: dict[str, Any] | None, end_to_e
 
 def _worker_counts(text: str) -> list[int]:
     """--workers: comma-separated whole numbers of 1 or more."""
-    try:
-        counts = sorted({int(part) for part in text.split(",")})
-    except ValueError:
-        counts = []
-    if not counts or counts[0] < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of whole numbers of 1 or more")
-    return counts
+    return sorted({positive_int(part) for part in text.split(",")})
 
 
 def main() -> int:

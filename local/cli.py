@@ -68,7 +68,8 @@ def _aware_datetime(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _positive(text: str) -> int:
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of 1 or more, else a usage error that names the text."""
     try:
         value = int(text)
     except ValueError:
@@ -470,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     dead.add_argument("--step", help="one event step (default: every one)")
     dead.add_argument("--replay", action="store_true", help="publish them again to the step's topic, then ack them")
-    dead.add_argument("--limit", type=_positive, default=None, help="at most this many (default: all; 100 shown)")
+    dead.add_argument("--limit", type=positive_int, default=None, help="at most this many (default: all; 100 shown)")
     dead.add_argument("--cloud", action="store_true", help="Pub/Sub itself rather than the running stack's emulator")
     dead.add_argument("--project", help="the project (required with --cloud)")
     run = sub.add_parser("run", help="call a step of the running stack now, as its schedule would")
