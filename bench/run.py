@@ -1,7 +1,8 @@
 """Collection and loading benchmarks on the local stack.
 
-1. single-event POST /v1/track: requests/s and p99 of collect, against a bare functions-framework handler
-   served the same way in the same run (target: ratio >= 0.75);
+1. single-event POST /v1/track: requests/s and p99 of collect, against a bare functions-framework handler in the
+   same run (target: ratio >= 0.75): functions-framework's default (Flask under gunicorn threads), and the same
+   handler served as collect is (an `aio` function: ASGI under uvicorn workers);
 2. events/s through /v1/batch with 100-event batches (target >= 20,000/s on 2 cores);
 3. rows/s loaded into DuckDB from the Pub/Sub emulator through push + load (target >= 50,000/s), against
    writing the same messages straight into DuckDB in-process;
@@ -22,6 +23,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -36,7 +38,7 @@ from local.stack import REPO, LocalStack, StackSettings
 from shared.collect.outbox import MAX_CALL_ROWS, message_of
 from shared.collect.service import CollectRequest, CollectService
 from shared.load.service import LoadService
-from shared.pubsub import PubSubPublisher
+from shared.pubsub import Message, PubSubPublisher
 from shared.settings import platform_settings
 from shared.warehouse.duckdb import DuckDBWarehouse
 
@@ -157,7 +159,7 @@ def warm_up_emulator(stack: LocalStack, calls: int = 4000) -> None:
 def bench_collect(
     state: Path, seconds: int, rounds: int, connections: int, threads: int, workers: int
 ) -> dict[str, Any]:
-    """Both servers with the same gunicorn threads and worker processes."""
+    """Every server with the same worker processes (and the WSGI one with `threads` gunicorn threads)."""
     stack = LocalStack(StackSettings(state_dir=state, write_keys=f"bench={WRITE_KEY}", collect_port=0))
     stack._start_emulator()
     os.environ["PUBSUB_EMULATOR_HOST"] = stack.pubsub_host
@@ -166,11 +168,12 @@ def bench_collect(
     env = {**stack.function_env(workers), "THREADS": str(threads)}
     servers = {
         "bare": function_server("bare", REPO / "bench/bare/main.py", "bare", env, state / "logs"),
+        "bare_async": function_server("bare_async", REPO / "bench/bare/main.py", "bare_async", env, state / "logs"),
         "collect": function_server("collect", REPO / "functions/collect/main.py", "collect", env, state / "logs"),
     }
     single = orjson.dumps(event(1))
     batch = orjson.dumps({"batch": [event(i) for i in range(100)], "sentAt": "2026-11-23T10:00:01.000Z"})
-    runs: dict[str, list[dict[str, float]]] = {"bare": [], "collect": [], "batch": []}
+    runs: dict[str, list[dict[str, float]]] = {"bare": [], "bare_async": [], "collect": [], "batch": []}
     try:
         for child in servers.values():  # warm up
             wrk(f"http://127.0.0.1:{child.port}/v1/track", single, 2, connections)
@@ -178,6 +181,7 @@ def bench_collect(
         emulator = [stack.processes["pubsub"].process.pid]
         plan = (
             ("bare", "/v1/track", single, "bare"),
+            ("bare_async", "/v1/track", single, "bare_async"),
             ("collect", "/v1/track", single, "collect"),
             ("batch", "/v1/batch", batch, "collect"),
         )
@@ -199,7 +203,11 @@ def bench_collect(
         "collect_rps": med["collect"]["rps"],
         "collect_p99_ms": med["collect"]["p99_ms"],
         "collect_ratio": med["collect"]["rps"] / med["bare"]["rps"],
+        "bare_async_rps": med["bare_async"]["rps"],
+        "bare_async_p99_ms": med["bare_async"]["p99_ms"],
+        "collect_ratio_async": med["collect"]["rps"] / med["bare_async"]["rps"],
         "bare_cpu_us": med["bare"]["server_cpu_us"],
+        "bare_async_cpu_us": med["bare_async"]["server_cpu_us"],
         "collect_cpu_us": med["collect"]["server_cpu_us"],
         "emulator_cpu_us": med["collect"]["emulator_cpu_us"],
         "batch_events_per_s": med["batch"]["rps"] * 100,
@@ -210,24 +218,24 @@ def bench_collect(
     }
 
 
+class NoPublisher:
+    """For a CollectService that only accepts requests: publishing through it is a mistake."""
+
+    def publish(self, messages: Sequence[Message]) -> list[str]:
+        raise AssertionError("the load benchmark builds its messages itself")
+
+
 def prepared_messages(rows: int, rows_per_message: int) -> list[bytes]:
     """What collect publishes under load: requests of REQUEST_PAGE_VIEWS page views (a page row and a landing row
     each), as many as make `rows_per_message`, put together by the outbox's own message builder."""
-    kept: list[tuple[dict[str, list[dict[str, Any]]], int]] = []
-
-    class Keep:  # in the outbox's place: each request's rows, as the outbox would have them
-        def send(self, site_id: str | None, rows: dict[str, list[dict[str, Any]]], accepted: int, size: int) -> str:
-            kept.append((rows, accepted))
-            return "0"
-
     request_rows = 2 * REQUEST_PAGE_VIEWS
     if rows < 1 or rows_per_message < request_rows or rows_per_message % request_rows or rows % rows_per_message:
         raise SystemExit(
             f"--rows-per-message ({rows_per_message}) must be a multiple of {request_rows} (a request's rows) and "
             f"divide --rows ({rows}), which must not be 0"
         )
-    service = CollectService(None, {WRITE_KEY: "bench"})  # type: ignore[arg-type]  # no publisher: the outbox is replaced
-    service.outbox = Keep()  # type: ignore[assignment]
+    service = CollectService(NoPublisher(), {WRITE_KEY: "bench"})  # accept() only: the messages are built here
+    kept: list[tuple[dict[str, list[dict[str, Any]]], int]] = []
     for r in range(rows // request_rows):
         calls = [
             {
@@ -239,7 +247,10 @@ def prepared_messages(rows: int, rows_per_message: int) -> list[bytes]:
             }
             for i in range(REQUEST_PAGE_VIEWS)
         ]
-        service.handle(CollectRequest(endpoint="batch", body=orjson.dumps({"batch": calls}), write_key=WRITE_KEY))
+        accepted = service.accept(
+            CollectRequest(endpoint="batch", body=orjson.dumps({"batch": calls}), write_key=WRITE_KEY)
+        )
+        kept.append((accepted.rows, accepted.accepted))
     per_message = rows_per_message // request_rows
     return [message_of("bench", kept[i : i + per_message])[0] for i in range(0, len(kept), per_message)]
 
@@ -347,9 +358,12 @@ def report(collects: list[dict[str, Any]], load: dict[str, Any] | None, end_to_e
             f"p99 {collect['collect_p99_ms']:.1f} ms "
             f"| bare functions-framework handler {collect['bare_rps']:,.0f} req/s, p99 {collect['bare_p99_ms']:.1f} ms "
             f"| {collect['collect_ratio']:.2f} | ratio >= 0.75 |",
+            f"| collect, single-event POST, {served} | as above "
+            f"| the same bare handler served as collect is (ASGI) {collect['bare_async_rps']:,.0f} req/s, "
+            f"p99 {collect['bare_async_p99_ms']:.1f} ms | {collect['collect_ratio_async']:.2f} | - |",
             f"| collect, CPU per single-event request, {served} | function {collect['collect_cpu_us']:,.0f} µs + Pub/Sub emulator "
-            f"{collect['emulator_cpu_us']:,.0f} µs, on the same 2 cores | bare handler {collect['bare_cpu_us']:,.0f} µs "
-            f"| {collect['bare_cpu_us'] / collect['collect_cpu_us']:.2f} | - |",
+            f"{collect['emulator_cpu_us']:,.0f} µs, on the same 2 cores | bare handler {collect['bare_cpu_us']:,.0f} µs, "
+            f"as ASGI {collect['bare_async_cpu_us']:,.0f} µs | {collect['bare_cpu_us'] / collect['collect_cpu_us']:.2f} | - |",
             f"| collect, /v1/batch of 100 events, {served} | {collect['batch_events_per_s']:,.0f} events/s, p99 {collect['batch_p99_ms']:.1f} ms "
             f"| - | - | >= 20,000 events/s |",
         ]
@@ -382,7 +396,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument(
-        "--threads", type=int, default=32, help="gunicorn threads of both servers (Cloud Run concurrency)"
+        "--threads", type=int, default=32, help="gunicorn threads of the WSGI servers (the Flask baseline)"
     )
     parser.add_argument("--rows", type=int, default=200_000, help="rows the load benchmark loads")
     parser.add_argument(

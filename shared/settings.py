@@ -49,7 +49,7 @@ class PlatformSettings(BaseSettings):
     publish_linger_seconds: float = Field(
         0.005,
         ge=0,
-        le=1,  # a leader sleeps it holding its requests: a negative one would raise there, a long one stall them
+        le=1,  # the sender sleeps it holding its requests: a negative one would raise there, a long one stall them
         description="while requests come concurrently, how long collect waits for more to join a Pub/Sub message",
     )
     publish_timeout_seconds: float = Field(

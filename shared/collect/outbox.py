@@ -4,21 +4,24 @@ A single-event request alone makes a message of one event, and every message cos
 Pub/Sub's) bookkeeping and, downstream, one push to `load` and one insert. Requests that arrive while an earlier
 Publish call is in flight wait, then go out together in the next call: one message per site (sites never share a
 message, nor wait for one another's). Batches grow with load, and a lone request is published at once. While
-requests come concurrently (a call carried several lately), the leader first lingers a few milliseconds so that
+requests come concurrently (a call carried several lately), the sender first lingers a few milliseconds so that
 those arriving join its call: fewer, larger calls cost less CPU per event here, in Pub/Sub and in `load`. Each
 request still answers only after the message that holds its rows is stored, with that message's id; if the call
 fails, every request in it gets the error (so each client retries its own events, and nothing is half-accepted).
 
-No thread of its own: the first waiting request publishes for the others (it "leads"), and hands the lead to the
-next waiting request when its own rows are out."""
+Collect serves its requests on one asyncio event loop a process (functions-framework's ASGI mode): a request
+awaits its rows' message, and one task a process, the sender, makes the Publish calls one at a time. Each call, and
+the building of its messages, runs on the outbox's one publishing thread: the Pub/Sub client blocks, and the event
+loop goes on reading and validating the next requests meanwhile (gzip and gRPC leave the interpreter's lock)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
-import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from shared.messages import COLUMNS_SCHEMA, CONTENT_ENCODING, encode_message, is_compressed, to_columns
@@ -32,24 +35,19 @@ if TYPE_CHECKING:  # the protocol only: the Pub/Sub client stays out of modules 
 # Only requests that queue behind a Publish call share one: a message grows this large under load alone.
 MAX_CALL_ROWS = 5000
 MAX_CALL_BODY_BYTES = 2 * 1024 * 1024  # requests' JSON bodies; the call stays far below Pub/Sub's 10 MB
-MAX_LEADERS = 1  # Publish calls in flight at once: with two, each carries fewer requests, for more CPU in all
-LINGER_SECONDS = 0.005  # a leader's wait for concurrent requests to join its message, when they came lately
+LINGER_SECONDS = 0.005  # the sender's wait for concurrent requests to join its message, when they came lately
 SHARED_LATELY_SECONDS = 1.0  # a message carried several requests this recently: worth lingering for the next
 
 
 @dataclass(eq=False)
 class _Part:
-    """One request's rows, waiting for the message that carries them. Its fields change under the outbox's lock."""
+    """One request's rows, waiting for the message that carries them."""
 
     site_id: str | None
     rows: dict[str, list[dict[str, Any]]]
     accepted: int
     body_bytes: int
-    wake: _Wakeup | None = None  # signalled when finished or given the lead; made only by a request that waits
-    lead: bool = False
-    finished: bool = False
-    message_id: str | None = None
-    error: Exception | None = None
+    stored: asyncio.Future[str] = field(repr=False)  # the message id, or the call's error
 
     @property
     def height(self) -> int:
@@ -59,77 +57,74 @@ class _Part:
 class Outbox:
     """Where a collect instance's requests leave their rows; see the module's doc."""
 
-    def __init__(
-        self, publisher: Publisher, *, max_leaders: int = MAX_LEADERS, linger_seconds: float = LINGER_SECONDS
-    ) -> None:
+    def __init__(self, publisher: Publisher, *, linger_seconds: float = LINGER_SECONDS) -> None:
         self.publisher = publisher
-        self._max_leaders = max_leaders
         self._linger = linger_seconds
-        self._lock = threading.Lock()
         self._queue: deque[_Part] = deque()
-        self._leaders = 0
+        self._sender: asyncio.Task[None] | None = None
         self._shared_until = 0.0  # monotonic time until which lingering pays (requests came concurrently)
+        self._thread: ThreadPoolExecutor | None = None
+        self._thread_pid: int | None = None
 
-    def send(self, site_id: str | None, rows: dict[str, list[dict[str, Any]]], accepted: int, body_bytes: int) -> str:
+    async def send(
+        self, site_id: str | None, rows: dict[str, list[dict[str, Any]]], accepted: int, body_bytes: int
+    ) -> str:
         """Publish these rows (with whatever else is waiting) and return the message id once it is stored."""
-        part = _Part(site_id, rows, accepted, body_bytes)
-        with self._lock:
-            self._queue.append(part)
-            if self._leaders < self._max_leaders:
-                self._leaders += 1
-                part.lead = True
-        while True:
-            with self._lock:
-                if part.finished:
-                    break
-                leading = part.lead and bool(self._queue)
-                wake = None
-                if not leading:
-                    wake = part.wake = part.wake or _Wakeup()
-                    wake.arm()
-                linger = self._linger if leading and time.monotonic() < self._shared_until else 0.0
-            if wake is not None:  # waiting to be published, or to lead; or, leading, for its rows in another's message
-                wake.wait()
-                continue
-            if linger:  # requests are coming concurrently: let those arriving now join this message
-                time.sleep(linger)
-            with self._lock:
-                taken = self._take()
-            if taken:
-                self._publish(taken)
-        if part.lead:
-            with self._lock:
-                # Pass the lead on to the oldest waiting request that does not lead already.
-                successor = next((waiting for waiting in self._queue if not waiting.lead), None)
-                if successor is None:
-                    self._leaders -= 1
-                else:
-                    successor.lead = True
-                    _wake(successor)
-        if part.error is not None:
-            raise part.error
-        assert part.message_id is not None
-        return part.message_id
+        part = _Part(site_id, rows, accepted, body_bytes, asyncio.get_running_loop().create_future())
+        self._queue.append(part)
+        if self._sender is None:
+            self._sender = asyncio.create_task(self._send_waiting(), name="outbox-sender")
+        # A request cancelled meanwhile (its client went away) cancels its future; its rows still go out (_take
+        # does not look), and the sender sets only futures not done.
+        return await part.stored
 
-    def _publish(self, parts: list[_Part]) -> None:
+    async def _send_waiting(self) -> None:
+        """Publish what waits, a call at a time, until nothing does."""
+        loop = asyncio.get_running_loop()
+        taken: list[_Part] = []
+        try:
+            while self._queue:
+                if self._linger and time.monotonic() < self._shared_until:
+                    await asyncio.sleep(self._linger)  # requests are coming concurrently: let those arriving join
+                taken = self._take()
+                try:
+                    sites, message_ids = await loop.run_in_executor(self._publishing_thread(), self._publish, taken)
+                except Exception as exc:  # every request in the call gets it: none is left waiting
+                    for part in taken:
+                        _fail(part, exc)
+                    continue
+                for site_parts, message_id in zip(sites, message_ids, strict=True):
+                    for part in site_parts:
+                        if not part.stored.done():
+                            part.stored.set_result(message_id)
+        except BaseException:  # cancelled with its event loop: no request may wait forever
+            for part in [*taken, *self._queue]:
+                _fail(part, RuntimeError("collect stopped before these rows were published"))
+            self._queue.clear()
+            raise
+        finally:
+            self._sender = None
+
+    def _publishing_thread(self) -> ThreadPoolExecutor:
+        # Threads do not survive fork (gunicorn forks its workers): one a process.
+        if self._thread is None or self._thread_pid != os.getpid():
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="outbox-publish")
+            self._thread_pid = os.getpid()
+        return self._thread
+
+    def _publish(self, parts: list[_Part]) -> tuple[list[list[_Part]], list[str]]:
+        """On the publishing thread: one message per site of these requests, in one Publish call."""
         by_site: dict[str | None, list[_Part]] = {}
         for part in parts:
             by_site.setdefault(part.site_id, []).append(part)
-        sites = list(by_site.values())  # one message each
-        message_ids: list[str | None] = [None] * len(sites)
-        error: Exception | None = None
-        try:
-            answered = list(self.publisher.publish([_message(site_parts) for site_parts in sites]))
-            if len(answered) != len(sites):
-                raise RuntimeError(f"the publisher answered {len(answered)} ids for {len(sites)} messages")
-            message_ids = [*answered]
-        except Exception as exc:  # every request in the call gets it: none is left waiting
-            error = exc
-        with self._lock:
-            for site_parts, message_id in zip(sites, message_ids, strict=True):
-                for part in site_parts:
-                    part.message_id, part.error, part.finished = message_id, error, True
-                    _wake(part)
+        sites = list(by_site.values())
+        messages = [
+            message_of(site_parts[0].site_id, [(p.rows, p.accepted) for p in site_parts]) for site_parts in sites
+        ]
+        answered = list(self.publisher.publish(messages))
+        if len(answered) != len(sites):
+            raise RuntimeError(f"the publisher answered {len(answered)} ids for {len(sites)} messages")
+        return sites, answered
 
     def _take(self) -> list[_Part]:
         """The waiting requests, oldest first, within one Publish call's bounds (the oldest always)."""
@@ -151,50 +146,18 @@ class Outbox:
         return taken
 
 
-class _Wakeup:
-    """One request's wake-up: a lock the request holds until another thread signals it. `arm` and `signal` run
-    under the outbox's lock, `wait` outside it. Cheaper than a threading.Event, whose every wait builds a
-    Condition's lock: under load, 80-110 µs of CPU less per single-event request (README, Benchmarks)."""
-
-    __slots__ = ("_lock", "_signalled")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._lock.acquire()
-        self._signalled = False  # never False while the lock is free, so that `signal` never releases it twice
-
-    def arm(self) -> None:
-        """Before a wait: a signal from now on ends it (an earlier one, unwaited, is dropped)."""
-        self._lock.acquire(blocking=False)
-        self._signalled = False
-
-    def signal(self) -> None:
-        if not self._signalled:
-            self._signalled = True
-            self._lock.release()
-
-    def wait(self) -> None:
-        self._lock.acquire()  # held again afterwards: the next wait blocks until the next signal
-
-
-def _wake(part: _Part) -> None:
-    if part.wake is not None:
-        part.wake.signal()
+def _fail(part: _Part, error: Exception) -> None:
+    if not part.stored.done():  # a request's answer is set once: the first outcome stands
+        part.stored.set_exception(error)
 
 
 def message_of(site_id: str | None, requests: list[tuple[dict[str, list[dict[str, Any]]], int]]) -> Message:
-    """The message that one Publish call makes of these requests' (rows, accepted events), all of one site, without
-    the waiting: for tools that need what collect publishes under load (the load benchmark)."""
-    return _message([_Part(site_id, rows, accepted, 0) for rows, accepted in requests])
-
-
-def _message(parts: list[_Part]) -> Message:
-    """One message body and its attributes for these requests' rows (all of one site)."""
+    """The message that one Publish call makes of these requests' (rows, accepted events), all of one site. Public
+    for tools that need what collect publishes under load without the waiting (the load benchmark)."""
     tables: dict[str, list[dict[str, Any]]] = {}
-    for part in parts:
-        for name, table_rows in part.rows.items():
+    for rows, _ in requests:
+        for name, table_rows in rows.items():
             tables.setdefault(name, []).extend(table_rows)
-    site_id = parts[0].site_id
     batch_id = os.urandom(16).hex()  # as unique as a uuid4, without building one
     data = encode_message(
         {
@@ -209,9 +172,9 @@ def _message(parts: list[_Part]) -> Message:
         # Also outside the body: a dead letter published again is a new message with the same batch (load's
         # ledger key), and whoever waits for the batch (the local stack's drain) can tell without decoding it.
         "batch_id": batch_id,
-        "events": str(sum(part.accepted for part in parts)),
+        "events": str(sum(accepted for _, accepted in requests)),
         "rejected": str(len(tables.get("ops.rejected", ()))),
-        "requests": str(len(parts)),
+        "requests": str(len(requests)),
         **(CONTENT_ENCODING if is_compressed(data) else {}),
         **({"site_id": site_id} if site_id else {}),
     }

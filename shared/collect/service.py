@@ -8,6 +8,7 @@ import logging
 import uuid
 import zlib
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -49,6 +50,30 @@ class CollectResult(BaseModel):
     accepted: int = 0
     rejected: int = 0
     message_id: str | None = None
+
+
+@dataclass
+class Accepted:
+    """A request read and checked: its rows by table (rejected calls in ops.rejected), before publishing."""
+
+    site_id: str
+    rows: dict[str, list[dict[str, Any]]]
+    accepted: int
+    calls: int
+    rejections: list[tuple[int, Rejection]]
+
+    def result(self, message_id: str | None) -> CollectResult:
+        """The answer once the rows are published (in the message `message_id`)."""
+        status = 200 if self.accepted or not self.calls else 400
+        body: dict[str, Any] = {"success": status == 200, "accepted": self.accepted}
+        if self.rejections:
+            body["rejected"] = [{"index": i, "error": r.reason_code, "message": r.reason} for i, r in self.rejections]
+        if status != 200:
+            first = self.rejections[0][1]
+            body.update(error=first.reason_code, message=first.reason)
+        return CollectResult(
+            status=status, body=body, accepted=self.accepted, rejected=len(self.rejections), message_id=message_id
+        )
 
 
 class RequestRejected(Exception):
@@ -113,15 +138,46 @@ class CollectService:
         self.outbox = Outbox(publisher, linger_seconds=linger_seconds)
         self.sites_by_write_key = sites_by_write_key
 
-    def handle(self, request: CollectRequest) -> CollectResult:
+    async def handle(self, request: CollectRequest) -> CollectResult:
+        """Validate and enrich the request's calls, then answer once their rows are published."""
         try:
-            return self._handle(request)
+            accepted = self.accept(request)
         except RequestRejected as refused:
-            return self.refuse(request, refused)
+            return await self.refuse(request, refused)
+        message_id = None
+        if accepted.rows:
+            try:
+                message_id = await self.outbox.send(
+                    accepted.site_id, accepted.rows, accepted.accepted, len(request.body)
+                )
+            except PublishUnavailable as exc:
+                if accepted.accepted:
+                    log.error("collect: %s; answering 503 so that the client retries", exc)
+                    return CollectResult(
+                        status=503,
+                        body={
+                            "success": False,
+                            "error": "unavailable",
+                            "message": "the event stream is unavailable; retry later",
+                        },
+                    )
+                log.error("collect: rejected records not published (%s): %s", exc, accepted.rows["ops.rejected"])
+        return accepted.result(message_id)
 
-    def refuse(self, request: CollectRequest, refused: RequestRejected) -> CollectResult:
+    async def refuse(self, request: CollectRequest, refused: RequestRejected) -> CollectResult:
         """Answer a refused request, keeping it as a rejected record (best effort: the client has its 4xx)."""
-        self._keep_request_rejection(request, refused)
+        site_id = self.sites_by_write_key.get(request.write_key or "")
+        row = self._rejected_row(
+            request,
+            site_id,
+            Rejection(
+                reason_code=refused.code, reason=refused.message, payload=request.body[: MAX_REJECTED_PAYLOAD + 1]
+            ),
+        )
+        try:
+            await self.outbox.send(site_id, {"ops.rejected": [row]}, 0, len(request.body))
+        except PublishUnavailable as exc:
+            log.error("collect: rejection not published (%s): %s", exc, row)
         return CollectResult(
             status=refused.status,
             body={"success": False, "error": refused.code, "message": refused.message},
@@ -129,7 +185,9 @@ class CollectService:
         )
 
     # -- the steps --------------------------------------------------------------------------
-    def _handle(self, request: CollectRequest) -> CollectResult:
+    def accept(self, request: CollectRequest) -> Accepted:
+        """The request's rows and rejections, nothing published yet; raises RequestRejected for a whole request
+        refused. CPU only: the event loop runs it inline."""
         body = decode_body(request.body, request.content_encoding)
         try:
             document = orjson.loads(body)
@@ -178,36 +236,9 @@ class CollectService:
             accepted += 1
             for table_name, row in outcome:
                 rows[f"raw.{table_name}"].append(row)
-
-        status = 200 if accepted or not items else 400
-        rejected_rows = [self._rejected_row(request, site_id, r) for _, r in rejections]
-        if rejected_rows:
-            rows["ops.rejected"] = rejected_rows
-        message_id = None
-        if rows:
-            try:
-                message_id = self.outbox.send(site_id, rows, accepted, len(request.body))
-            except PublishUnavailable as exc:
-                if accepted:
-                    log.error("collect: %s; answering 503 so that the client retries", exc)
-                    return CollectResult(
-                        status=503,
-                        body={
-                            "success": False,
-                            "error": "unavailable",
-                            "message": "the event stream is unavailable; retry later",
-                        },
-                    )
-                log.error("collect: rejected records not published (%s): %s", exc, rejected_rows)
-        body: dict[str, Any] = {"success": status == 200, "accepted": accepted}
         if rejections:
-            body["rejected"] = [{"index": i, "error": r.reason_code, "message": r.reason} for i, r in rejections]
-        if status != 200:
-            first = rejections[0][1]
-            body.update(error=first.reason_code, message=first.reason)
-        return CollectResult(
-            status=status, body=body, accepted=accepted, rejected=len(rejections), message_id=message_id
-        )
+            rows["ops.rejected"] = [self._rejected_row(request, site_id, r) for _, r in rejections]
+        return Accepted(site_id=site_id, rows=dict(rows), accepted=accepted, calls=len(items), rejections=rejections)
 
     def _one(self, builder: RowBuilder, item: Any) -> list[tuple[str, dict[str, Any]]] | Rejection:
         if not isinstance(item, dict):
@@ -253,20 +284,6 @@ class CollectService:
             "event_id": rejection.event_id,
             **kept_payload(text),
         }
-
-    def _keep_request_rejection(self, request: CollectRequest, refused: RequestRejected) -> None:
-        site_id = self.sites_by_write_key.get(request.write_key or "")
-        row = self._rejected_row(
-            request,
-            site_id,
-            Rejection(
-                reason_code=refused.code, reason=refused.message, payload=request.body[: MAX_REJECTED_PAYLOAD + 1]
-            ),
-        )
-        try:
-            self.outbox.send(site_id, {"ops.rejected": [row]}, 0, len(request.body))
-        except PublishUnavailable as exc:
-            log.error("collect: rejection not published (%s): %s", exc, row)
 
 
 def _text_or_none(value: Any) -> str | None:

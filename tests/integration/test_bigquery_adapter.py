@@ -16,6 +16,7 @@ Known bqemulator 1.4.0 gaps met here (each is named where it matters):
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 import time
 import uuid
@@ -178,14 +179,16 @@ def collect(events: list[dict[str, Any]], received_at: datetime = RECEIVED) -> t
     """What the collector publishes for one /v1/batch request: (message id, data)."""
     publisher = CapturingPublisher()
     service = CollectService(publisher, {WRITE_KEY: SITE_ID})
-    result = service.handle(
-        CollectRequest(
-            endpoint="batch",
-            body=orjson.dumps({"batch": events, "sentAt": received_at.isoformat()}),
-            write_key=WRITE_KEY,
-            ip="203.0.113.7",
-            user_agent="Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36",
-            received_at=received_at,
+    result = asyncio.run(
+        service.handle(
+            CollectRequest(
+                endpoint="batch",
+                body=orjson.dumps({"batch": events, "sentAt": received_at.isoformat()}),
+                write_key=WRITE_KEY,
+                ip="203.0.113.7",
+                user_agent="Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36",
+                received_at=received_at,
+            )
         )
     )
     assert result.status == 200, result.body

@@ -1,11 +1,12 @@
 """The outbox: concurrent requests' rows go out together, each request answers with the message holding its rows,
-and a failed publish fails exactly the requests whose rows it carried."""
+and a failed publish fails exactly the requests whose rows it carried. Requests are tasks on one event loop, as the
+ASGI server runs them; the publisher runs on the outbox's publishing thread."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -18,6 +19,7 @@ from shared.pubsub import Message, PublishUnavailable
 from tests.unit.fakes import RecordingPublisher
 
 WAIT = 10.0
+Send = tuple[str | None, dict[str, list[dict[str, Any]]], int]
 
 
 def rows(*event_ids: str) -> dict[str, list[dict[str, Any]]]:
@@ -33,9 +35,11 @@ class GatedPublisher(RecordingPublisher):
         self.release = threading.Event()
         self.fail_on = fail_on or set()
         self.calls = 0
+        self.threads: set[str] = set()
 
     def publish(self, messages: Sequence[Message]) -> list[str]:
         self.calls += 1
+        self.threads.add(threading.current_thread().name)
         if self.calls == 1:
             self.entered.set()
             assert self.release.wait(WAIT)
@@ -44,25 +48,32 @@ class GatedPublisher(RecordingPublisher):
         return super().publish(messages)
 
 
-def queued(box: Outbox) -> int:
-    with box._lock:
-        return len(box._queue)
+async def queued_up(box: Outbox, count: int) -> None:
+    """Until `count` requests wait in the outbox."""
+    async with asyncio.timeout(WAIT):
+        while len(box._queue) < count:
+            await asyncio.sleep(0.001)
 
 
-def send_behind_a_slow_publish(
-    publisher: GatedPublisher, sends: list[tuple[str | None, dict[str, list[dict[str, Any]]], int]]
-) -> list[Any]:
-    """The first send publishes alone and is held; the others queue meanwhile; returns each one's outcome."""
-    box = Outbox(publisher, max_leaders=1)
-    with ThreadPoolExecutor(len(sends)) as pool:
-        first = pool.submit(box.send, *sends[0], 100)
-        assert publisher.entered.wait(WAIT)
-        rest = [pool.submit(box.send, *s, 100) for s in sends[1:]]
-        while queued(box) < len(rest):
-            threading.Event().wait(0.001)
-        publisher.release.set()
-        futures = [first, *rest]
-        return [f.exception(WAIT) or f.result(WAIT) for f in futures]
+async def first_held_then(box: Outbox, publisher: GatedPublisher, sends: list[Send]) -> list[Any]:
+    """The first send publishes alone and is held; the others queue meanwhile; each one's outcome (an id or the
+    exception it raised)."""
+    first = asyncio.create_task(box.send(*sends[0], 100))
+    assert await asyncio.to_thread(publisher.entered.wait, WAIT)
+    rest = [asyncio.create_task(box.send(*send, 100)) for send in sends[1:]]
+    await queued_up(box, len(rest))
+    publisher.release.set()
+    async with asyncio.timeout(WAIT):
+        return await asyncio.gather(first, *rest, return_exceptions=True)
+
+
+def send_behind_a_slow_publish(publisher: GatedPublisher, sends: list[Send]) -> list[Any]:
+    return asyncio.run(first_held_then(Outbox(publisher), publisher, sends))
+
+
+def sent_alone(box: Outbox, *send: Any) -> str:
+    """One request alone on an event loop of its own."""
+    return asyncio.run(box.send(*send))
 
 
 def test_requests_waiting_behind_a_publish_share_the_next_message() -> None:
@@ -101,8 +112,8 @@ def test_only_a_message_large_enough_is_compressed_and_says_so() -> None:
     sent: list[bytes] = []
     publisher = BodyKeeping()
     box = Outbox(publisher)
-    box.send("shop", rows("small"), 1, 100)
-    box.send("shop", {"raw.event": [{"event_id": "large", "raw": "{}" * GZIP_FROM_BYTES}]}, 1, 100)
+    sent_alone(box, "shop", rows("small"), 1, 100)
+    sent_alone(box, "shop", {"raw.event": [{"event_id": "large", "raw": "{}" * GZIP_FROM_BYTES}]}, 1, 100)
     assert [is_compressed(data) for data in sent] == [False, True]
     assert [attributes.get("content_encoding") for _, attributes in publisher.messages] == [None, "gzip"]
     assert publisher.messages[1][0]["tables"]["raw.event"]["event_id"] == ["large"]
@@ -122,17 +133,15 @@ def test_sites_never_share_a_message_but_do_share_a_publish_call() -> None:
 
 def test_a_failed_publish_fails_only_the_requests_it_carried() -> None:
     publisher = GatedPublisher(fail_on={2})
-    box = Outbox(publisher, max_leaders=1)
-    with ThreadPoolExecutor(4) as pool:
-        first = pool.submit(box.send, "a", rows("a0"), 1, 100)
-        assert publisher.entered.wait(WAIT)
-        failing = [pool.submit(box.send, site, rows(e), 1, 100) for site, e in (("b", "b1"), ("b", "b2"), ("a", "a3"))]
-        while queued(box) < 3:
-            threading.Event().wait(0.001)
-        publisher.release.set()
-        assert first.result(WAIT) == "1"
-        assert all(isinstance(f.exception(WAIT), PublishUnavailable) for f in failing)
-    assert box.send("a", rows("a4"), 1, 100) == "2"  # the next call is a new chance
+    box = Outbox(publisher)
+    outcomes = asyncio.run(
+        first_held_then(
+            box, publisher, [("a", rows("a0"), 1), ("b", rows("b1"), 1), ("b", rows("b2"), 1), ("a", rows("a3"), 1)]
+        )
+    )
+    assert outcomes[0] == "1"
+    assert [type(outcome) for outcome in outcomes[1:]] == [PublishUnavailable] * 3
+    assert sent_alone(box, "a", rows("a4"), 1, 100) == "2"  # the next call is a new chance
     assert [m["tables"]["raw.event"]["event_id"] for m, _ in publisher.messages] == [["a0"], ["a4"]]
 
 
@@ -160,13 +169,16 @@ def test_a_message_stops_at_its_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
     assert heights == [1, 3, 2]
 
 
-@pytest.mark.parametrize("leaders", [1, 2])
-def test_many_concurrent_requests_all_finish_and_every_row_is_published_once(leaders: int) -> None:
+def test_many_concurrent_requests_all_finish_and_every_row_is_published_once() -> None:
     publisher = RecordingPublisher()
-    box = Outbox(publisher, max_leaders=leaders)
+    box = Outbox(publisher)
     sites = ["a", "b", "c", None]
-    with ThreadPoolExecutor(48) as pool:
-        ids = list(pool.map(lambda n: box.send(sites[n % 4], rows(f"e{n}"), 1, 100), range(2000), timeout=60))
+
+    async def all_at_once() -> list[str]:
+        async with asyncio.timeout(60):
+            return await asyncio.gather(*(box.send(sites[n % 4], rows(f"e{n}"), 1, 100) for n in range(2000)))
+
+    ids = asyncio.run(all_at_once())
     published = [(m["site_id"], e) for m, _ in publisher.messages for e in m["tables"]["raw.event"]["event_id"]]
     assert sorted(e for _, e in published) == sorted(f"e{n}" for n in range(2000))
     assert all(site == sites[int(e[1:]) % 4] for site, e in published)
@@ -174,26 +186,25 @@ def test_many_concurrent_requests_all_finish_and_every_row_is_published_once(lea
         e: str(i + 1) for i, (m, _) in enumerate(publisher.messages) for e in m["tables"]["raw.event"]["event_id"]
     }
     assert ids == [holder[f"e{n}"] for n in range(2000)]
-    assert box._leaders == 0 and not box._queue  # every lead handed back
+    assert len(publisher.messages) < 2000  # they shared messages
+    assert box._sender is None and not box._queue  # the sender stopped when nothing was left
 
 
-def test_while_requests_come_concurrently_a_leader_lingers_for_more_and_a_lone_one_never_does() -> None:
+def test_while_requests_come_concurrently_the_sender_lingers_for_more_and_for_a_lone_one_never() -> None:
     publisher = GatedPublisher()
-    box = Outbox(publisher, max_leaders=1, linger_seconds=30.0)
-    with ThreadPoolExecutor(4) as pool:
-        alone = pool.submit(box.send, "shop", rows("alone"), 1, 100)
-        assert publisher.entered.wait(WAIT)  # published at once, without lingering: nothing came concurrently yet
-        queued_up = [pool.submit(box.send, "shop", rows(f"q{n}"), 1, 100) for n in range(2)]
-        while queued(box) < 2:
-            threading.Event().wait(0.001)
-        publisher.release.set()
-        assert [f.result(WAIT) for f in (alone, *queued_up)] == ["1", "2", "2"]  # the second carried two requests
-    box._linger = 1.0  # from now on a leader lingers: a request arriving meanwhile rides in its message
-    with ThreadPoolExecutor(2) as pool:
-        leader = pool.submit(box.send, "shop", rows("leader"), 1, 100)
-        threading.Event().wait(0.05)
-        joining = pool.submit(box.send, "shop", rows("joining"), 1, 100)
-        assert leader.result(WAIT) == joining.result(WAIT) == "3"
+    box = Outbox(publisher, linger_seconds=30.0)
+    sends: list[Send] = [("shop", rows("alone"), 1), ("shop", rows("q0"), 1), ("shop", rows("q1"), 1)]
+    # published at once, without lingering (nothing came concurrently yet); the second call carried two requests
+    assert asyncio.run(first_held_then(box, publisher, sends)) == ["1", "2", "2"]
+    box._linger = 1.0  # from now on the sender lingers: a request arriving meanwhile rides in its message
+
+    async def one_then_another() -> list[str]:
+        leader = asyncio.create_task(box.send("shop", rows("leader"), 1, 100))
+        await asyncio.sleep(0.05)
+        joining = asyncio.create_task(box.send("shop", rows("joining"), 1, 100))
+        return await asyncio.gather(leader, joining)
+
+    assert asyncio.run(one_then_another()) == ["3", "3"]
     assert publisher.messages[2][0]["tables"]["raw.event"]["event_id"] == ["leader", "joining"]
 
 
@@ -204,41 +215,30 @@ def test_a_publisher_answering_the_wrong_number_of_ids_fails_the_call_instead_of
 
     box = Outbox(Short())
     with pytest.raises(RuntimeError, match="answered 0 ids for 1 messages"):
-        box.send("shop", rows("e0"), 1, 100)
-    assert box._leaders == 0 and not box._queue
+        sent_alone(box, "shop", rows("e0"), 1, 100)
+    assert box._sender is None and not box._queue
 
 
-def _waiting(wakeup: Any) -> threading.Thread:
-    """A thread in wakeup.wait(), as the request that owns it would be (one waiter at a time)."""
-    thread = threading.Thread(target=wakeup.wait, daemon=True)
-    thread.start()
-    return thread
+def test_a_request_whose_client_went_away_still_has_its_rows_published_and_the_others_their_answers() -> None:
+    publisher = GatedPublisher()
+    box = Outbox(publisher)
+
+    async def one_cancelled() -> list[Any]:
+        first = asyncio.create_task(box.send("shop", rows("e0"), 1, 100))
+        assert await asyncio.to_thread(publisher.entered.wait, WAIT)
+        gone = asyncio.create_task(box.send("shop", rows("gone"), 1, 100))
+        staying = asyncio.create_task(box.send("shop", rows("staying"), 1, 100))
+        await queued_up(box, 2)
+        gone.cancel()  # as the server cancels a request whose client disconnected
+        publisher.release.set()
+        return await asyncio.gather(first, gone, staying, return_exceptions=True)
+
+    first, gone, staying = asyncio.run(one_cancelled())
+    assert (first, type(gone), staying) == ("1", asyncio.CancelledError, "2")
+    assert publisher.messages[1][0]["tables"]["raw.event"]["event_id"] == ["gone", "staying"]  # at least once
 
 
-def test_a_wakeup_ends_a_wait_once_per_signal_and_never_releases_twice() -> None:
-    wakeup = outbox_module._Wakeup()
-    wakeup.arm()
-    waiter = _waiting(wakeup)
-    waiter.join(0.2)
-    assert waiter.is_alive()  # nothing signalled: the request waits
-    wakeup.signal()
-    waiter.join(2)
-    assert not waiter.is_alive()
-    wakeup.arm()
-    wakeup.signal()
-    wakeup.signal()  # a second signal before the wait is the same wake-up, not a second release (an error)
-    waiter = _waiting(wakeup)
-    waiter.join(2)
-    assert not waiter.is_alive()
-    # Armed and signalled but never waited for, then armed again: that signal is dropped (the wait blocks), and
-    # two new ones are still one release.
-    wakeup.arm()
-    wakeup.signal()
-    wakeup.arm()
-    waiter = _waiting(wakeup)
-    waiter.join(0.2)
-    assert waiter.is_alive()
-    wakeup.signal()
-    wakeup.signal()
-    waiter.join(2)
-    assert not waiter.is_alive()
+def test_publish_calls_run_on_the_publishing_thread_not_the_event_loops() -> None:
+    publisher = GatedPublisher()
+    send_behind_a_slow_publish(publisher, [("shop", rows("e0"), 1), ("shop", rows("e1"), 1)])
+    assert len(publisher.threads) == 1 and next(iter(publisher.threads)).startswith("outbox-publish")

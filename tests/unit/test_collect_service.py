@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import zlib
 from datetime import UTC, datetime
@@ -9,11 +10,22 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from shared.collect.service import MAX_EVENT_BYTES, MAX_REQUEST_BYTES, CollectRequest, CollectService
+from shared.collect.service import (
+    MAX_EVENT_BYTES,
+    MAX_REQUEST_BYTES,
+    CollectRequest,
+    CollectResult,
+    CollectService,
+)
 from tests.unit.fakes import RecordingPublisher
 
 RECEIVED = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
 UA_IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
+
+
+def handled(svc: CollectService, collect_request: CollectRequest) -> CollectResult:
+    """The service's answer to one request, on an event loop of its own, as the ASGI server gives it one."""
+    return asyncio.run(svc.handle(collect_request))
 
 
 def service(publisher: RecordingPublisher | None = None) -> tuple[CollectService, RecordingPublisher]:
@@ -57,7 +69,7 @@ def test_batch_is_classified_into_the_five_tables_and_one_message() -> None:
             {"type": "group", "anonymousId": "a1", "groupId": "g1"},
         ]
     }
-    result = svc.handle(request(batch))
+    result = handled(svc, request(batch))
     assert (result.status, result.accepted, result.rejected) == (200, 8, 0)
     assert len(pub.messages) == 1
     message, attributes = pub.messages[0]
@@ -98,7 +110,7 @@ def test_unknown_properties_are_kept_and_message_id_is_the_event_id() -> None:
         "properties": {"x": {"deep": [1, 2]}},
         "someVendorField": 5,
     }
-    svc.handle(request(event, endpoint="track"))
+    handled(svc, request(event, endpoint="track"))
     row = pub.rows("raw.event")[0]
     assert row["event_id"] == "m-1"
     assert orjson.loads(row["properties"]) == {"x": {"deep": [1, 2]}}
@@ -110,8 +122,8 @@ def test_skew_is_corrected_and_future_is_pulled_back() -> None:
     svc, pub = service()
     slow_clock = {"type": "page", "anonymousId": "a", "originalTimestamp": "2026-11-23T09:00:00Z"}  # 3 h behind
     future = {"type": "page", "anonymousId": "b", "originalTimestamp": "2027-01-01T00:00:00Z"}
-    svc.handle(request({"batch": [slow_clock], "sentAt": "2026-11-23T09:00:10Z"}))
-    svc.handle(request({"batch": [future]}))
+    handled(svc, request({"batch": [slow_clock], "sentAt": "2026-11-23T09:00:10Z"}))
+    handled(svc, request({"batch": [future]}))
     first, second = pub.rows("raw.page")
     assert first["event_time"] == "2026-11-23T11:59:50.000000Z"
     assert first["original_timestamp"] == "2026-11-23T09:00:00.000000Z"
@@ -120,7 +132,7 @@ def test_skew_is_corrected_and_future_is_pulled_back() -> None:
 
 def test_user_agent_is_parsed() -> None:
     svc, pub = service()
-    svc.handle(request({"type": "page", "anonymousId": "a"}, endpoint="page", user_agent=UA_IPHONE))
+    handled(svc, request({"type": "page", "anonymousId": "a"}, endpoint="page", user_agent=UA_IPHONE))
     row = pub.rows("raw.page")[0]
     assert (row["device_type"], row["device"], row["os"], row["browser"]) == (
         "mobile",
@@ -132,18 +144,20 @@ def test_user_agent_is_parsed() -> None:
 
 def test_geo_comes_from_the_edge_headers_then_the_context() -> None:
     svc, pub = service()
-    svc.handle(
+    handled(
+        svc,
         request(
             {"type": "page", "anonymousId": "a"},
             endpoint="page",
             headers={"X-Client-Geo-Country": "kr", "X-Client-Geo-Region": "KR-11"},
-        )
+        ),
     )
-    svc.handle(
+    handled(
+        svc,
         request(
             {"type": "page", "anonymousId": "a", "context": {"location": {"country": "JP", "city": "Osaka"}}},
             endpoint="page",
-        )
+        ),
     )
     first, second = pub.rows("raw.page")
     assert (first["country"], first["region"]) == ("KR", "KR-11")
@@ -161,7 +175,7 @@ def test_request_wide_values_are_shared_but_a_calls_own_location_and_sent_at_win
             {"type": "page", "anonymousId": "d"},
         ],
     }
-    svc.handle(request(batch))
+    handled(svc, request(batch))
     rows = {r["anonymous_id"]: r for r in pub.rows("raw.page")}
     assert (rows["a"]["country"], rows["a"]["city"]) == ("JP", "Osaka")
     assert all(rows[k]["country"] is None and rows[k]["city"] is None for k in "bcd")
@@ -187,7 +201,7 @@ def test_bad_events_in_a_batch_are_rejected_with_reasons_and_the_rest_goes_throu
             7,
         ]
     }
-    result = svc.handle(request(batch))
+    result = handled(svc, request(batch))
     assert (result.status, result.accepted, result.rejected) == (200, 1, 7)
     reasons = {r["index"]: (r["error"], r["message"]) for r in result.body["rejected"]}
     assert reasons[1] == ("invalid_event", "track needs an event name")
@@ -204,7 +218,7 @@ def test_bad_events_in_a_batch_are_rejected_with_reasons_and_the_rest_goes_throu
 
 def test_a_batch_with_nothing_valid_is_a_400_and_still_kept() -> None:
     svc, pub = service()
-    result = svc.handle(request({"batch": [{"type": "track", "anonymousId": "a"}]}))
+    result = handled(svc, request({"batch": [{"type": "track", "anonymousId": "a"}]}))
     assert result.status == 400 and result.body["error"] == "invalid_event"
     assert len(pub.rows("ops.rejected")) == 1
 
@@ -227,7 +241,7 @@ def test_refused_requests_get_a_4xx_naming_the_problem_and_are_kept(
     body: bytes, kw: dict, status: int, code: str
 ) -> None:
     svc, pub = service()
-    result = svc.handle(request(body, **kw))
+    result = handled(svc, request(body, **kw))
     assert (result.status, result.body["error"]) == (status, code)
     assert result.body["message"]
     kept = pub.rows("ops.rejected")
@@ -237,20 +251,20 @@ def test_refused_requests_get_a_4xx_naming_the_problem_and_are_kept(
 def test_gzip_and_deflate_bodies_are_read() -> None:
     svc, pub = service()
     body = orjson.dumps({"batch": [{"type": "page", "anonymousId": "a"}]})
-    assert svc.handle(request(gzip.compress(body), content_encoding="gzip")).status == 200
-    assert svc.handle(request(zlib.compress(body), content_encoding="deflate")).status == 200
+    assert handled(svc, request(gzip.compress(body), content_encoding="gzip")).status == 200
+    assert handled(svc, request(zlib.compress(body), content_encoding="deflate")).status == 200
     assert len(pub.rows("raw.page")) == 2
 
 
 def test_write_key_may_come_in_the_body() -> None:
     svc, pub = service()
-    result = svc.handle(request({"writeKey": "wk", "batch": [{"type": "page", "anonymousId": "a"}]}, write_key=None))
+    result = handled(svc, request({"writeKey": "wk", "batch": [{"type": "page", "anonymousId": "a"}]}, write_key=None))
     assert result.status == 200 and pub.rows("raw.page")[0]["site_id"] == "shop"
 
 
 def test_pubsub_down_means_503_and_nothing_half_accepted() -> None:
     svc, pub = service(RecordingPublisher(down=True))
-    result = svc.handle(request({"batch": [{"type": "page", "anonymousId": "a"}]}))
+    result = handled(svc, request({"batch": [{"type": "page", "anonymousId": "a"}]}))
     assert result.status == 503 and result.body["error"] == "unavailable"
     assert pub.messages == []
 
@@ -272,11 +286,11 @@ def test_client_input_never_gives_a_5xx() -> None:
     ]
     for body in odd_bodies:
         for endpoint in ("batch", "track", "identify"):
-            assert svc.handle(request(body, endpoint=endpoint)).status < 500, body
+            assert handled(svc, request(body, endpoint=endpoint)).status < 500, body
 
 
 def test_a_single_call_is_corrected_with_its_own_sent_at() -> None:
     svc, pub = service()
     call = {"anonymousId": "a", "originalTimestamp": "2026-11-23T02:00:00Z", "sentAt": "2026-11-23T02:00:30Z"}
-    svc.handle(request(call, endpoint="page"))
+    handled(svc, request(call, endpoint="page"))
     assert pub.rows("raw.page")[0]["event_time"] == "2026-11-23T11:59:30.000000Z"

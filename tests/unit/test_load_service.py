@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,8 +29,10 @@ def warehouse(tmp_path: Path) -> DuckDBWarehouse:
 def collected_message(events: list[dict]) -> bytes:
     """What collect really publishes for these events."""
     publisher = RecordingPublisher()
-    CollectService(publisher, {"wk": "shop"}).handle(
-        CollectRequest(endpoint="batch", body=orjson.dumps({"batch": events}), write_key="wk")
+    asyncio.run(
+        CollectService(publisher, {"wk": "shop"}).handle(
+            CollectRequest(endpoint="batch", body=orjson.dumps({"batch": events}), write_key="wk")
+        )
     )
     return orjson.dumps(publisher.messages[0][0])
 
@@ -65,9 +68,11 @@ def test_a_message_that_is_not_ours_is_kept_as_rejected_not_retried(warehouse: D
 
 def test_what_collect_publishes_gzip_compressed_loads(warehouse: DuckDBWarehouse) -> None:
     publisher = RecordingPublisher()
-    CollectService(publisher, {"wk": "shop"}).handle(
-        CollectRequest(
-            endpoint="batch", body=orjson.dumps({"batch": [{"type": "page", "anonymousId": "z"}]}), write_key="wk"
+    asyncio.run(
+        CollectService(publisher, {"wk": "shop"}).handle(
+            CollectRequest(
+                endpoint="batch", body=orjson.dumps({"batch": [{"type": "page", "anonymousId": "z"}]}), write_key="wk"
+            )
         )
     )
     compressed = encode_message(publisher.messages[0][0], gzip_from=0)

@@ -11,7 +11,7 @@ from shared.settings import PlatformSettings
 @pytest.mark.parametrize(
     ("variable", "value", "field"),
     [
-        ("CDP_PUBLISH_LINGER_SECONDS", "-0.01", "publish_linger_seconds"),  # would raise in a leader's sleep
+        ("CDP_PUBLISH_LINGER_SECONDS", "-0.01", "publish_linger_seconds"),  # would raise in the sender's sleep
         ("CDP_PUBLISH_LINGER_SECONDS", "5", "publish_linger_seconds"),  # would stall every waiting request
         ("CDP_PUBLISH_TIMEOUT_SECONDS", "0", "publish_timeout_seconds"),
     ],
