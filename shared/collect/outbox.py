@@ -24,7 +24,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from shared.messages import COLUMNS_SCHEMA, CONTENT_ENCODING, encode_message, is_compressed, to_columns
+from shared.messages import (
+    ARROW_FROM_ROWS,
+    ARROW_SCHEMA,
+    COLUMNS_SCHEMA,
+    CONTENT_ENCODING,
+    encode_arrow_message,
+    encode_message,
+    is_compressed,
+    to_columns,
+)
 
 if TYPE_CHECKING:  # the protocol only: the Pub/Sub client stays out of modules that import this one
     from shared.pubsub import Message, Publisher
@@ -159,16 +168,15 @@ def message_of(site_id: str | None, requests: list[tuple[dict[str, list[dict[str
         for name, table_rows in rows.items():
             tables.setdefault(name, []).extend(table_rows)
     batch_id = os.urandom(16).hex()  # as unique as a uuid4, without building one
-    data = encode_message(
-        {
-            "schema": COLUMNS_SCHEMA,
-            "batch_id": batch_id,
-            "site_id": site_id,
-            "tables": {name: to_columns(table_rows) for name, table_rows in tables.items()},
-        }
-    )
+    columns = {name: to_columns(table_rows) for name, table_rows in tables.items()}
+    data = None
+    if sum(len(table_rows) for table_rows in tables.values()) >= ARROW_FROM_ROWS:
+        data = encode_arrow_message(batch_id, site_id, columns)
+    schema = ARROW_SCHEMA if data is not None else COLUMNS_SCHEMA
+    if data is None:
+        data = encode_message({"schema": schema, "batch_id": batch_id, "site_id": site_id, "tables": columns})
     attributes = {
-        "schema": COLUMNS_SCHEMA,
+        "schema": schema,
         # Also outside the body: a dead letter published again is a new message with the same batch (load's
         # ledger key), and whoever waits for the batch (the local stack's drain) can tell without decoding it.
         "batch_id": batch_id,

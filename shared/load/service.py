@@ -13,11 +13,14 @@ import orjson
 from pydantic import BaseModel, Field
 
 from shared.messages import (
+    ARROW_SCHEMA,
     COLUMNS_SCHEMA,
     GZIP_MAGIC,
     ROWS_SCHEMA,
     MessageDecodeError,
+    decode_arrow_message,
     decode_message,
+    is_arrow,
     kept_payload,
 )
 from shared.schema import all_tables
@@ -70,6 +73,8 @@ def _columns_of(tables: Any) -> dict[str, dict[str, list[Any]]]:
 
 
 def parse_message(message_id: str, data: bytes, published_at: datetime | None) -> LoadBatch:
+    if is_arrow(data):
+        return _parse_arrow(message_id, data, published_at)
     try:
         document = orjson.loads(decode_message(data))
     except MessageDecodeError as exc:
@@ -88,17 +93,47 @@ def parse_message(message_id: str, data: bytes, published_at: datetime | None) -
     else:
         found = schema if isinstance(document, dict) else type(document).__name__
         raise PermanentMessageError(f"message schema is {found!r}, expected {COLUMNS_SCHEMA!r} or {ROWS_SCHEMA!r}")
-    unknown = sorted({*rows, *columns} - set(all_tables()))
+    _known_tables({*rows, *columns})
+    # Rows are checked against their tables by the warehouse, column by column: no second, slower pass here.
+    return LoadBatch.model_construct(
+        message_id=_ledger_id(document.get("batch_id"), message_id),
+        published_at=published_at,
+        site_id=document.get("site_id"),
+        rows=rows,
+        columns=columns,
+        arrow={},
+    )
+
+
+def _parse_arrow(message_id: str, data: bytes, published_at: datetime | None) -> LoadBatch:
+    try:
+        header, tables = decode_arrow_message(data)
+    except MessageDecodeError as exc:
+        raise PermanentMessageError(str(exc)) from None
+    if header.get("schema") != ARROW_SCHEMA:
+        raise PermanentMessageError(f"Arrow message schema is {header.get('schema')!r}, expected {ARROW_SCHEMA!r}")
+    _known_tables(set(tables))
+    site_id = header.get("site_id")
+    return LoadBatch.model_construct(
+        message_id=_ledger_id(header.get("batch_id"), message_id),
+        published_at=published_at,
+        site_id=site_id if isinstance(site_id, str) else None,
+        rows={},
+        columns={},
+        arrow=tables,
+    )
+
+
+def _known_tables(names: set[str]) -> None:
+    unknown = sorted(names - set(all_tables()))
     if unknown:
         raise PermanentMessageError(f"message names unknown table(s) {unknown}")
-    # Rows are checked against their tables by the warehouse, column by column: no second, slower pass here.
-    # The ledger key is collect's own batch id: unique for good, where Pub/Sub ids from an emulator restart
-    # repeat; a redelivery carries the same body and so the same id.
-    batch_id = document.get("batch_id")
-    ledger_id = batch_id if isinstance(batch_id, str) and batch_id else message_id
-    return LoadBatch.model_construct(
-        message_id=ledger_id, published_at=published_at, site_id=document.get("site_id"), rows=rows, columns=columns
-    )
+
+
+def _ledger_id(batch_id: Any, message_id: str) -> str:
+    """The ledger key: collect's own batch id, unique for good, where Pub/Sub ids from an emulator restart repeat;
+    a redelivery carries the same body and so the same id."""
+    return batch_id if isinstance(batch_id, str) and batch_id else message_id
 
 
 class LoadService:

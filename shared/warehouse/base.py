@@ -34,8 +34,9 @@ class BadRows(Exception):
 
 
 class LoadBatch(BaseModel):
-    """One Pub/Sub message's worth of rows, written together with its ledger entry. A table's rows come either as
-    row objects (`rows`) or column by column (`columns`, as collect publishes them), never both."""
+    """One Pub/Sub message's worth of rows, written together with its ledger entry. A table's rows come in one of
+    three forms: row objects (`rows`), column by column (`columns`, as collect publishes small messages), or an
+    Arrow table (`arrow`, as it publishes large ones)."""
 
     message_id: str = Field(description="ledger key: collect's batch id (or the Pub/Sub message id)")
     published_at: datetime | None = None
@@ -44,13 +45,18 @@ class LoadBatch(BaseModel):
     columns: dict[str, dict[str, list[Any]]] = Field(
         default_factory=dict, description="qualified table -> column -> values (all of a table's of equal length)"
     )
+    arrow: dict[str, Any] = Field(
+        default_factory=dict, description="qualified table -> pyarrow.Table, its columns' types as collect read them"
+    )
 
     def _count(self, name: str) -> int:
+        if name in self.arrow:
+            return int(self.arrow[name].num_rows)
         return len(self.rows[name]) if name in self.rows else column_height(self.columns.get(name, {}))
 
     @property
     def tables(self) -> list[str]:
-        return [*self.rows, *self.columns]
+        return [*self.rows, *self.columns, *self.arrow]
 
     @property
     def row_count(self) -> int:
@@ -62,10 +68,14 @@ class LoadBatch(BaseModel):
 
     def as_rows(self) -> LoadBatch:
         """The same batch with every table as row objects: for adapters and paths that go row by row."""
-        if not self.columns:
+        if not self.columns and not self.arrow:
             return self
-        rows = {**self.rows, **{name: to_rows(columns) for name, columns in self.columns.items()}}
-        return self.model_copy(update={"rows": rows, "columns": {}})
+        rows = {
+            **self.rows,
+            **{name: to_rows(columns) for name, columns in self.columns.items()},
+            **{name: arrow.to_pylist() for name, arrow in self.arrow.items()},
+        }
+        return self.model_copy(update={"rows": rows, "columns": {}, "arrow": {}})
 
     def ledger_row(self) -> dict[str, Any]:
         """Its ops.load_batches row."""

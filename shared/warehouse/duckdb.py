@@ -26,6 +26,15 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     "TIMESTAMP": pa.string(),  # ISO-8601 text in the message; cast below
 }
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
+# The Arrow types of a message's column that a column of the spec's type takes: what the same values take in JSON
+# (bad_rows' rules: a number is not text; a FLOAT64 takes whole numbers). Casting would turn 1.5 into "1.5".
+_ARROW_TAKES: dict[str, tuple[pa.DataType, ...]] = {
+    "STRING": (pa.string(), pa.null()),
+    "INT64": (pa.int64(), pa.null()),
+    "FLOAT64": (pa.float64(), pa.int64(), pa.null()),
+    "BOOL": (pa.bool_(), pa.null()),
+    "TIMESTAMP": (pa.string(), pa.null()),
+}
 DEFAULT_CHECKPOINT_THRESHOLD = "16MiB"  # DuckDB's own
 _LINGER_SECONDS = 0.02  # a push subscription's next delivery arrives a few ms after an answer
 _CONCURRENCY_MEMORY_SECONDS = 1.0  # messages came in concurrently this recently: worth lingering for the next
@@ -268,6 +277,24 @@ class DuckDBWarehouse(Warehouse):
         except _CONVERSION_ERRORS as exc:
             raise _bad(spec, to_rows(columns), exc) from None
 
+    def _arrow_typed(self, spec: TableSpec, arrow: pa.Table) -> pa.Table:
+        """An Arrow table as collect read its columns' types, in the spec's columns and types. The same checks as
+        for rows; BadRows names every row that does not fit."""
+        try:
+            _known_columns(spec, set(arrow.column_names))
+            for c in spec.columns:
+                if c.name in arrow.column_names and arrow.schema.field(c.name).type not in _ARROW_TAKES[c.type]:
+                    raise TypeError(f"{c.name} is {arrow.schema.field(c.name).type}, not {c.type}")
+            arrays = [
+                arrow.column(c.name).cast(_ARROW_TYPES[c.type])
+                if c.name in arrow.column_names
+                else pa.nulls(arrow.num_rows, _ARROW_TYPES[c.type])
+                for c in spec.columns
+            ]
+            return _typed(spec, arrays)
+        except (*_CONVERSION_ERRORS, pa.ArrowNotImplementedError) as exc:
+            raise _bad(spec, arrow.to_pylist(), exc) from None
+
     def _insert(self, con: duckdb.DuckDBPyConnection, spec: TableSpec, rows: list[dict[str, Any]]) -> None:
         self._insert_arrow(con, spec, [self._arrow_table(spec, rows)])
 
@@ -342,6 +369,9 @@ class DuckDBWarehouse(Warehouse):
         for name, columns in batch.columns.items():
             if column_height(columns):
                 tables[name] = self._arrow_columns(table(name), columns)
+        for name, arrow in batch.arrow.items():
+            if arrow.num_rows:
+                tables[name] = self._arrow_typed(table(name), arrow)
         ticket = _Ticket(batch, tables)
         with self._queue_lock:
             self._queue.append(ticket)

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from shared.messages import decode_message, to_rows
+from shared.messages import decode_arrow_message, decode_message, is_arrow, to_rows
 from shared.pubsub import Message, PublishUnavailable
 
 
@@ -25,7 +25,7 @@ class RecordingPublisher:
             raise PublishUnavailable("emulated outage")
         ids = []
         for data, attributes in messages:
-            self.messages.append((orjson.loads(decode_message(data)), attributes))
+            self.messages.append((document_of(data), attributes))
             ids.append(str(len(self.messages)))
         return ids
 
@@ -37,6 +37,15 @@ class RecordingPublisher:
                 to_rows(message["tables"].get(table, {})) if "tables" in message else message["rows"].get(table, [])
             )
         ]
+
+
+def document_of(data: bytes) -> dict[str, Any]:
+    """A message body as the JSON document it is, or would be for an Arrow one (its tables as columns)."""
+    if not is_arrow(data):
+        return orjson.loads(decode_message(data))
+    header, tables = decode_arrow_message(data)
+    columns = {name: arrow.to_pydict() for name, arrow in tables.items()}
+    return {"schema": header["schema"], "batch_id": header["batch_id"], "site_id": header["site_id"], "tables": columns}
 
 
 def identity_token(claims: dict[str, Any], signed: bool = True) -> str:

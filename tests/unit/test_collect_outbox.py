@@ -242,3 +242,17 @@ def test_publish_calls_run_on_the_publishing_thread_not_the_event_loops() -> Non
     publisher = GatedPublisher()
     send_behind_a_slow_publish(publisher, [("shop", rows("e0"), 1), ("shop", rows("e1"), 1)])
     assert len(publisher.threads) == 1 and next(iter(publisher.threads)).startswith("outbox-publish")
+
+
+def test_a_large_message_goes_as_arrow_a_small_one_as_json_and_arrow_gives_way_to_json_for_mixed_values() -> None:
+    publisher = RecordingPublisher()
+    box = Outbox(publisher)
+    many = [f"e{n}" for n in range(outbox_module.ARROW_FROM_ROWS)]
+    sent_alone(box, "shop", rows(*many[:-1]), 1, 100)
+    sent_alone(box, "shop", rows(*many), 1, 100)
+    mixed = {"raw.event": [{"event_id": e, "price": 1.5 if n else "free"} for n, e in enumerate(many)]}
+    sent_alone(box, "shop", mixed, 1, 100)
+    schemas = [attributes["schema"] for _, attributes in publisher.messages]
+    assert schemas == ["raw-columns/1", "raw-arrow/1", "raw-columns/1"]
+    assert [m["tables"]["raw.event"]["event_id"] for m, _ in publisher.messages] == [many[:-1], many, many]
+    assert publisher.messages[2][0]["tables"]["raw.event"]["price"][:2] == ["free", 1.5]

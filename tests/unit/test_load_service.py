@@ -7,14 +7,15 @@ import base64
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
 from shared.collect.service import CollectRequest, CollectService
 from shared.load import handler
-from shared.load.service import LoadService
-from shared.messages import ROWS_SCHEMA, decode_message, encode_message, to_rows
+from shared.load.service import LoadService, parse_message
+from shared.messages import ROWS_SCHEMA, decode_message, encode_arrow_message, encode_message, to_rows
 from shared.warehouse.duckdb import DuckDBWarehouse
 from tests.unit.fakes import RecordingPublisher
 
@@ -162,7 +163,10 @@ def test_messages_of_row_objects_still_in_flight_load_the_same_rows_as_columns(t
     message = orjson.loads(collected_message(events))
     assert message["schema"] == "raw-columns/1"
     loaded = {}
-    for name, data in (("columns", encode_message(message, gzip_from=0)), ("rows", older(message))):
+    arrow = encode_arrow_message(message["batch_id"], message["site_id"], message["tables"])  # as a large one goes
+    assert arrow is not None
+    forms = (("columns", encode_message(message, gzip_from=0)), ("rows", older(message)), ("arrow", arrow))
+    for name, data in forms:
         with DuckDBWarehouse(tmp_path / f"{name}.duckdb") as w:
             w.ensure_schema()
             outcome = LoadService(w).handle("m1", data)
@@ -171,7 +175,7 @@ def test_messages_of_row_objects_still_in_flight_load_the_same_rows_as_columns(t
                 t: w.query(f"SELECT * FROM {t} ORDER BY event_id")
                 for t in ("raw.page", "raw.land", "raw.conv", "raw.user")
             }
-    assert loaded["columns"] == loaded["rows"]
+    assert loaded["columns"] == loaded["rows"] == loaded["arrow"]
     conv = loaded["columns"]["raw.conv"][0]
     assert (conv["revenue"], conv["order_id"], conv["event_time"].tzinfo is not None) == (59000.0, "o1", True)
     assert orjson.loads(conv["raw"])["event"] == "Order Completed"  # the whole event, per row
@@ -262,3 +266,66 @@ def test_each_message_is_announced_to_the_warehouse_for_its_whole_handling(
     LoadService(warehouse).handle("m2", b"not ours")
     assert seen == ["in", "out after 1 page row(s)", "in", "out after 1 page row(s)"]
     assert warehouse._announced == warehouse._in_flight == 0
+
+
+def arrow_page_message(event_ids: list[str | None], **extra_columns: list) -> bytes:
+    data = encode_arrow_message(
+        "b-arrow",
+        "shop",
+        {
+            "raw.page": {
+                "event_id": event_ids,
+                "site_id": ["shop"] * len(event_ids),
+                "call": ["page"] * len(event_ids),
+                "event_time": ["2026-11-23T10:00:00+00:00"] * len(event_ids),
+                "received_at": ["2026-11-23T10:00:01+00:00"] * len(event_ids),
+                "anonymous_id": ["a"] * len(event_ids),
+                "raw": ["{}"] * len(event_ids),
+                **extra_columns,
+            }
+        },
+    )
+    assert data is not None
+    return data
+
+
+def test_an_arrow_row_that_does_not_fit_moves_to_rejected_and_the_rest_loads(warehouse: DuckDBWarehouse) -> None:
+    data = arrow_page_message(["e1", None, "e3"])  # event_id is required
+    outcome = LoadService(warehouse).handle("ma", data)
+    assert (outcome.written, outcome.rows, outcome.rejected) == (True, 2, 1)
+    assert [r["event_id"] for r in warehouse.query("SELECT event_id FROM raw.page ORDER BY 1")] == ["e1", "e3"]
+    (rejected,) = warehouse.query("SELECT reason_code, reason FROM ops.rejected")
+    assert rejected["reason_code"] == "row_does_not_fit" and "event_id" in rejected["reason"]
+    assert LoadService(warehouse).handle("ma", data).written is False  # redelivered: nothing more
+    assert count(warehouse, "raw.page") == 2
+
+
+def test_an_arrow_column_of_the_wrong_type_names_its_rows(warehouse: DuckDBWarehouse) -> None:
+    data = arrow_page_message(["e1", "e2"], title=[1.5, 2.5])  # title is a STRING column
+    outcome = LoadService(warehouse).handle("mb", data)
+    assert (outcome.rows, outcome.rejected) == (0, 2)
+    reasons = [r["reason"] for r in warehouse.query("SELECT reason FROM ops.rejected")]
+    assert all("title" in reason for reason in reasons)
+
+
+@pytest.mark.parametrize(
+    ("cut", "reason"),
+    [
+        (lambda data: data[:-10], "truncated"),
+        (lambda data: data + b"more", "bytes after its tables"),
+        (lambda data: data[:14] + b"{not json" + data[23:], "not valid raw-arrow/1"),
+    ],
+)
+def test_a_broken_arrow_message_is_kept_as_rejected(warehouse: DuckDBWarehouse, cut: Any, reason: str) -> None:
+    outcome = LoadService(warehouse).handle("mc", cut(arrow_page_message(["e1"])))
+    assert (outcome.written, outcome.rows, outcome.rejected) == (True, 0, 1)
+    (rejected,) = warehouse.query("SELECT reason_code, reason FROM ops.rejected")
+    assert rejected["reason_code"] == "bad_message" and reason in rejected["reason"], rejected["reason"]
+    assert count(warehouse, "raw.page") == 0
+
+
+def test_an_arrow_batch_as_rows_is_what_the_columns_say() -> None:
+    batch = parse_message("md", arrow_page_message(["e1", "e2"], title=["a", None]), None)
+    assert (batch.row_count, batch.tables) == (2, ["raw.page"])
+    rows = batch.as_rows().rows["raw.page"]  # what the BigQuery adapter inserts
+    assert [(r["event_id"], r["title"], r["site_id"]) for r in rows] == [("e1", "a", "shop"), ("e2", None, "shop")]

@@ -8,7 +8,18 @@ import orjson
 import pytest
 
 from shared import messages
-from shared.messages import MessageDecodeError, column_height, decode_message, encode_message, to_columns, to_rows
+from shared.messages import (
+    MessageDecodeError,
+    column_height,
+    decode_arrow_message,
+    decode_message,
+    encode_arrow_message,
+    encode_message,
+    is_arrow,
+    is_compressed,
+    to_columns,
+    to_rows,
+)
 
 
 def test_round_trip_and_plain_json_still_reads() -> None:
@@ -64,3 +75,29 @@ def test_rows_with_the_same_keys_in_any_order_become_the_same_columns() -> None:
     assert to_columns([{"a": 1}]) == {"a": [1]}
     # as many keys in every row, but not the same ones: still every key of every row
     assert to_columns([{"a": 1, "b": 2}, {"a": 3, "c": 4}]) == {"a": [1, 3], "b": [2, None], "c": [None, 4]}
+
+
+def test_an_arrow_message_round_trips_each_tables_columns_and_types() -> None:
+    tables = {
+        "raw.page": {"event_id": ["e1", "e2"], "price": [1.5, None], "birth_year": [1990, None], "title": [None, None]},
+        "raw.event": {"event_id": ["e3"], "name": ["겨울 코트"]},
+    }
+    data = encode_arrow_message("b1", "shop", tables)
+    assert data is not None and is_arrow(data) and not is_compressed(data)
+    header, arrow = decode_arrow_message(data)
+    assert (header["schema"], header["batch_id"], header["site_id"]) == ("raw-arrow/1", "b1", "shop")
+    assert {name: table.to_pydict() for name, table in arrow.items()} == tables
+    assert [str(f.type) for f in arrow["raw.page"].schema] == ["string", "double", "int64", "null"]
+
+
+def test_columns_without_one_arrow_type_are_left_to_json() -> None:
+    assert encode_arrow_message("b1", None, {"raw.page": {"event_id": ["e1", 2]}}) is None
+    assert encode_arrow_message("b1", None, {"raw.page": {"n": [2**70]}}) is None
+
+
+def test_a_broken_arrow_message_is_named() -> None:
+    data = encode_arrow_message("b1", None, {"raw.page": {"event_id": ["e1"]}})
+    assert data is not None
+    for broken, reason in ((data[:-4], "truncated"), (data + b"x", "after its tables"), (data[:12], "not valid")):
+        with pytest.raises(MessageDecodeError, match=reason):
+            decode_arrow_message(broken)
