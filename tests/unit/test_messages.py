@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import struct
 import zlib
+from typing import Any
 
 import orjson
 import pytest
@@ -95,9 +97,33 @@ def test_columns_without_one_arrow_type_are_left_to_json() -> None:
     assert encode_arrow_message("b1", None, {"raw.page": {"n": [2**70]}}) is None
 
 
+def reframed(data: bytes, change: Any) -> bytes:
+    """An Arrow message with its header changed, its tables as they were."""
+    start = len(messages.ARROW_MAGIC) + 4
+    (length,) = struct.unpack_from(">I", data, len(messages.ARROW_MAGIC))
+    header = orjson.dumps(change(orjson.loads(data[start : start + length])))
+    return messages.ARROW_MAGIC + struct.pack(">I", len(header)) + header + data[start + length :]
+
+
 def test_a_broken_arrow_message_is_named() -> None:
     data = encode_arrow_message("b1", None, {"raw.page": {"event_id": ["e1"]}})
     assert data is not None
-    for broken, reason in ((data[:-4], "truncated"), (data + b"x", "after its tables"), (data[:12], "not valid")):
+
+    def longer(header: dict[str, Any]) -> dict[str, Any]:
+        return {**header, "tables": [[name, length + 10] for name, length in header["tables"]]}
+
+    def shorter(header: dict[str, Any]) -> dict[str, Any]:
+        return {**header, "tables": [[name, length - 10] for name, length in header["tables"]]}
+
+    cases = (
+        (data[:-4], "Truncated compressed stream"),
+        (data + b"x", "not valid raw-arrow/1"),
+        (data[:12], "not valid raw-arrow/1"),
+        (reframed(data, longer), "truncated in table 'raw.page'"),
+        (reframed(data, shorter), "not valid raw-arrow/1"),
+        (reframed(data, lambda header: {**header, "compression": "rar"}), "not valid raw-arrow/1"),
+    )
+    for broken, reason in cases:
         with pytest.raises(MessageDecodeError, match=reason):
             decode_arrow_message(broken)
+    assert decode_arrow_message(reframed(data, lambda header: header))[1]["raw.page"].num_rows == 1
