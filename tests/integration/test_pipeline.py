@@ -7,6 +7,7 @@ import gzip
 import os
 import subprocess
 import sys
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -295,6 +296,39 @@ def test_shutdown_drains_everything_accepted(tmp_path: Path) -> None:
     assert not any(p.running for p in stack.processes.values())
     with DuckDBWarehouse(stack.warehouse_path, read_only=True) as warehouse:
         assert warehouse.query("SELECT COUNT(*) AS n FROM raw.event") == [{"n": 2000}]
+
+
+def test_stopping_while_requests_are_in_flight_keeps_every_one_that_was_answered(tmp_path: Path) -> None:
+    """SIGTERM reaches collect's worker processes mid-traffic: each request it answered 200 was published before
+    the process exited (the event loop finishes its requests), and lands once; the others were refused, not lost."""
+    stack = LocalStack(StackSettings(state_dir=tmp_path, collect_port=0, write_keys="s=wk")).start()
+    answered: list[int] = []
+
+    def keep_sending(sender: int) -> None:
+        for i in range(10_000):
+            body = {"batch": [{"type": "track", "anonymousId": f"s{sender}-{i}", "event": "x"} for _ in range(20)]}
+            try:
+                response = requests.post(f"{stack.collect_url}/v1/batch", json=body, auth=("wk", ""), timeout=30)
+            except requests.ConnectionError:
+                return  # collect has stopped taking requests
+            assert response.status_code in (200, 503), response.text
+            if response.status_code == 200:
+                answered.append(sender * 10_000 + i)
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            senders = [pool.submit(keep_sending, n) for n in range(8)]
+            time.sleep(1.5)
+            stack.stop()  # SIGTERM while requests are in flight; then the drain
+            for sender in senders:
+                sender.result(timeout=60)
+    finally:
+        stack.stop()
+    assert len(answered) > 50  # the traffic was real
+    with DuckDBWarehouse(stack.warehouse_path, read_only=True) as warehouse:
+        loaded = warehouse.query("SELECT anonymous_id, COUNT(*) AS n FROM raw.event GROUP BY 1")
+    counts = {row["anonymous_id"]: row["n"] for row in loaded}
+    assert all(counts.get(f"s{n // 10_000}-{n % 10_000}") == 20 for n in answered)
 
 
 def test_one_publish_call_stores_every_message_and_answers_their_ids_in_order(local_stack: RunningStack) -> None:
