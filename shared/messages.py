@@ -84,13 +84,13 @@ def is_arrow(data: bytes) -> bool:
     return data.startswith(ARROW_MAGIC)
 
 
-def encode_arrow_message(batch_id: str, site_id: str | None, tables: dict[str, dict[str, list[Any]]]) -> bytes | None:
-    """The `raw-arrow/1` body of these tables' columns, each column's type read from its values; None when a column's
+def encode_arrow_message(batch_id: str, site_id: str | None, tables: dict[str, list[dict[str, Any]]]) -> bytes | None:
+    """The `raw-arrow/1` body of these tables' rows, each column's type read from its values; None when a column's
     values have no one Arrow type (the caller sends JSON, which takes any)."""
     streams: list[tuple[str, bytes]] = []
     try:
-        for name, columns in tables.items():
-            arrow = pa.Table.from_pydict(columns)
+        for name, rows in tables.items():
+            arrow = _arrow_of(rows)
             sink = pa.BufferOutputStream()
             with ipc.new_stream(sink, arrow.schema) as writer:
                 writer.write_table(arrow)
@@ -108,6 +108,13 @@ def encode_arrow_message(batch_id: str, site_id: str | None, tables: dict[str, d
     )
     compressed = _ZSTD.compress(b"".join(stream for _, stream in streams), asbytes=True)
     return b"".join([ARROW_MAGIC, _HEADER_LENGTH.pack(len(header)), header, compressed])
+
+
+def _arrow_of(rows: list[dict[str, Any]]) -> pa.Table:
+    keys = rows[0].keys() if rows else {}
+    if all(row.keys() == keys for row in rows):  # collect's rows: Arrow reads them directly, a third faster
+        return pa.Table.from_pylist(rows)  # (which takes the first row's keys for every row's)
+    return pa.Table.from_pydict(to_columns(rows))
 
 
 def decode_arrow_message(data: bytes) -> tuple[dict[str, Any], dict[str, pa.Table]]:

@@ -168,12 +168,12 @@ def message_of(site_id: str | None, requests: list[tuple[dict[str, list[dict[str
         for name, table_rows in rows.items():
             tables.setdefault(name, []).extend(table_rows)
     batch_id = os.urandom(16).hex()  # as unique as a uuid4, without building one
-    columns = {name: to_columns(table_rows) for name, table_rows in tables.items()}
     data = None
     if sum(len(table_rows) for table_rows in tables.values()) >= ARROW_FROM_ROWS:
-        data = encode_arrow_message(batch_id, site_id, columns)
+        data = encode_arrow_message(batch_id, site_id, tables)
     schema = ARROW_SCHEMA if data is not None else COLUMNS_SCHEMA
     if data is None:
+        columns = {name: to_columns(table_rows) for name, table_rows in tables.items()}
         data = encode_message({"schema": schema, "batch_id": batch_id, "site_id": site_id, "tables": columns})
     attributes = {
         "schema": schema,

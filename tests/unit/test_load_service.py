@@ -163,7 +163,8 @@ def test_messages_of_row_objects_still_in_flight_load_the_same_rows_as_columns(t
     message = orjson.loads(collected_message(events))
     assert message["schema"] == "raw-columns/1"
     loaded = {}
-    arrow = encode_arrow_message(message["batch_id"], message["site_id"], message["tables"])  # as a large one goes
+    tables = {name: to_rows(columns) for name, columns in message["tables"].items()}
+    arrow = encode_arrow_message(message["batch_id"], message["site_id"], tables)  # as a large message goes
     assert arrow is not None
     forms = (("columns", encode_message(message, gzip_from=0)), ("rows", older(message)), ("arrow", arrow))
     for name, data in forms:
@@ -269,22 +270,17 @@ def test_each_message_is_announced_to_the_warehouse_for_its_whole_handling(
 
 
 def arrow_page_message(event_ids: list[str | None], **extra_columns: list) -> bytes:
-    data = encode_arrow_message(
-        "b-arrow",
-        "shop",
-        {
-            "raw.page": {
-                "event_id": event_ids,
-                "site_id": ["shop"] * len(event_ids),
-                "call": ["page"] * len(event_ids),
-                "event_time": ["2026-11-23T10:00:00+00:00"] * len(event_ids),
-                "received_at": ["2026-11-23T10:00:01+00:00"] * len(event_ids),
-                "anonymous_id": ["a"] * len(event_ids),
-                "raw": ["{}"] * len(event_ids),
-                **extra_columns,
-            }
-        },
-    )
+    columns = {
+        "event_id": event_ids,
+        "site_id": ["shop"] * len(event_ids),
+        "call": ["page"] * len(event_ids),
+        "event_time": ["2026-11-23T10:00:00+00:00"] * len(event_ids),
+        "received_at": ["2026-11-23T10:00:01+00:00"] * len(event_ids),
+        "anonymous_id": ["a"] * len(event_ids),
+        "raw": ["{}"] * len(event_ids),
+        **extra_columns,
+    }
+    data = encode_arrow_message("b-arrow", "shop", {"raw.page": to_rows(columns)})
     assert data is not None
     return data
 

@@ -84,7 +84,7 @@ def test_an_arrow_message_round_trips_each_tables_columns_and_types() -> None:
         "raw.page": {"event_id": ["e1", "e2"], "price": [1.5, None], "birth_year": [1990, None], "title": [None, None]},
         "raw.event": {"event_id": ["e3"], "name": ["겨울 코트"]},
     }
-    data = encode_arrow_message("b1", "shop", tables)
+    data = encode_arrow_message("b1", "shop", {name: to_rows(columns) for name, columns in tables.items()})
     assert data is not None and is_arrow(data) and not is_compressed(data)
     header, arrow = decode_arrow_message(data)
     assert (header["schema"], header["batch_id"], header["site_id"]) == ("raw-arrow/1", "b1", "shop")
@@ -93,8 +93,16 @@ def test_an_arrow_message_round_trips_each_tables_columns_and_types() -> None:
 
 
 def test_columns_without_one_arrow_type_are_left_to_json() -> None:
-    assert encode_arrow_message("b1", None, {"raw.page": {"event_id": ["e1", 2]}}) is None
-    assert encode_arrow_message("b1", None, {"raw.page": {"n": [2**70]}}) is None
+    assert encode_arrow_message("b1", None, {"raw.page": [{"event_id": "e1"}, {"event_id": 2}]}) is None
+    assert encode_arrow_message("b1", None, {"raw.page": [{"n": 2**70}]}) is None
+
+
+def test_rows_with_different_keys_keep_every_column_in_arrow() -> None:
+    rows = [{"event_id": "e1"}, {"event_id": "e2", "title": "t"}, {"title": "u", "event_id": "e3"}]
+    data = encode_arrow_message("b1", None, {"raw.page": rows})
+    assert data is not None
+    (page,) = decode_arrow_message(data)[1].values()
+    assert page.to_pydict() == {"event_id": ["e1", "e2", "e3"], "title": [None, "t", "u"]}
 
 
 def reframed(data: bytes, change: Any) -> bytes:
@@ -106,7 +114,7 @@ def reframed(data: bytes, change: Any) -> bytes:
 
 
 def test_a_broken_arrow_message_is_named() -> None:
-    data = encode_arrow_message("b1", None, {"raw.page": {"event_id": ["e1"]}})
+    data = encode_arrow_message("b1", None, {"raw.page": [{"event_id": "e1"}]})
     assert data is not None
 
     def longer(header: dict[str, Any]) -> dict[str, Any]:
