@@ -12,7 +12,7 @@ fails, every request in it gets the error (so each client retries its own events
 Collect serves its requests on one asyncio event loop a process (functions-framework's ASGI mode): a request
 awaits its rows' message, and one task a process, the sender, makes the Publish calls one at a time. Each call, and
 the building of its messages, runs on the outbox's one publishing thread: the Pub/Sub client blocks, and the event
-loop goes on reading and validating the next requests meanwhile (gzip and gRPC leave the interpreter's lock)."""
+loop goes on reading and validating the next requests meanwhile (compression and gRPC leave the interpreter's lock)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ if TYPE_CHECKING:  # the protocol only: the Pub/Sub client stays out of modules 
 
 # Rows of all tables in one Publish call, so in any message. Each push to `load` has a fixed cost (a statement a
 # table and a commit, about 10 ms in DuckDB): messages of 5,000 rows load about 1.5x faster than of 1,000
-# (README, Benchmarks, session 8), and stay far below Pub/Sub's 10 MB (about 110 KB of gzip for 5,000 page rows).
+# (README, Benchmarks, session 8), and stay far below Pub/Sub's 10 MB (about 100 KB as Arrow for 5,000 page rows).
 # Only requests that queue behind a Publish call share one: a message grows this large under load alone.
 MAX_CALL_ROWS = 5000
 MAX_CALL_BODY_BYTES = 2 * 1024 * 1024  # requests' JSON bodies; the call stays far below Pub/Sub's 10 MB
