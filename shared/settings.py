@@ -25,7 +25,7 @@ class PlatformSettings(BaseSettings):
     duckdb_checkpoint_threshold: str = Field(
         "256MB",
         pattern=r"^\d+(\.\d+)?\s*(B|KB|MB|GB|KiB|MiB|GiB)$",
-        description="WAL size at which DuckDB checkpoints (its default 16MB makes a busy loader checkpoint every few messages)",
+        description="WAL size at which the loader checkpoints DuckDB (its default 16MB would checkpoint every few messages)",
     )
     duckdb_load_threads: int = Field(
         1,

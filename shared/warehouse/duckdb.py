@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -36,6 +39,8 @@ _ARROW_TAKES: dict[str, tuple[pa.DataType, ...]] = {
     "TIMESTAMP": (pa.string(), pa.null()),
 }
 DEFAULT_CHECKPOINT_THRESHOLD = "16MiB"  # DuckDB's own
+NO_AUTOMATIC_CHECKPOINT = "1000GB"  # DuckDB's threshold while the loader checkpoints itself
+_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
 _LINGER_SECONDS = 0.02  # a push subscription's next delivery arrives a few ms after an answer
 _CONCURRENCY_MEMORY_SECONDS = 1.0  # messages came in concurrently this recently: worth lingering for the next
 
@@ -43,6 +48,7 @@ _CONCURRENCY_MEMORY_SECONDS = 1.0  # messages came in concurrently this recently
 # Another process holds the file (IOException "Could not set lock"), or this process holds it with
 # another configuration (ConnectionException): both pass once the holder lets go.
 _HELD = (duckdb.IOException, duckdb.ConnectionException)
+log = logging.getLogger("cdp.warehouse")
 
 
 class WarehouseSchemaError(RuntimeError):
@@ -53,6 +59,14 @@ def _is_lock_conflict(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.ConnectionException) or (
         isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
     )
+
+
+def size_in_bytes(text: str) -> int:
+    """'256MB', '1.5 GiB', ... as DuckDB reads them (MB = 10^6 bytes, MiB = 2^20)."""
+    found = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)", text.strip())
+    if found is None:
+        raise ValueError(f"{text!r} is not a size such as 256MB")
+    return int(float(found.group(1)) * _UNITS[found.group(2)])
 
 
 def _arrow_schema(spec: TableSpec) -> pa.Schema:
@@ -122,6 +136,12 @@ class DuckDBWarehouse(Warehouse):
         self._idle = release_after_idle
         self._checkpoint_threshold = checkpoint_threshold
         self._threads = threads
+        # DuckDB checkpoints inside the commit that fills the WAL, on the connection's threads: the loader's one
+        # (below). So the loader checkpoints itself, on every core: 1.5 s against 1.85 s for 300,000 rows, and
+        # sustained loading 8% faster (README, Benchmarks, session 9).
+        self._checkpoint_bytes = (
+            size_in_bytes(checkpoint_threshold) if threads and checkpoint_threshold and not read_only else None
+        )
         self._last_use = 0.0
         self._releaser: threading.Thread | None = None
         self._queue: list[_Ticket] = []
@@ -161,7 +181,7 @@ class DuckDBWarehouse(Warehouse):
             self._connection.execute("SET TimeZone = 'UTC'")
             if self._checkpoint_threshold and not self.read_only:
                 # The loader's many small commits: fewer, larger checkpoints (one also runs when the file is let go).
-                self._connection.execute(f"SET checkpoint_threshold = '{self._checkpoint_threshold}'")
+                self._connection.execute(f"SET checkpoint_threshold = '{self._automatic_threshold()}'")
             if self._threads:
                 # The loader's inserts are small (one message, or a few committed together): DuckDB's default (one
                 # thread a core) spends more CPU scheduling them than the work takes, on cores the loader's other
@@ -196,6 +216,31 @@ class DuckDBWarehouse(Warehouse):
 
         self._releaser = threading.Thread(target=release_when_idle, name="duckdb-release", daemon=True)
         self._releaser.start()
+
+    def _automatic_threshold(self) -> str:
+        if self._checkpoint_bytes is not None:
+            return NO_AUTOMATIC_CHECKPOINT
+        return self._checkpoint_threshold or DEFAULT_CHECKPOINT_THRESHOLD
+
+    def _checkpoint_when_due(self) -> None:
+        """The loader's own checkpoint, once the WAL has passed the threshold, on every core for its length."""
+        if self._checkpoint_bytes is None:
+            return
+        wal = self.path.with_name(self.path.name + ".wal")
+        with self._lock:
+            try:
+                if wal.stat().st_size < self._checkpoint_bytes:
+                    return  # not yet, or another caller has just checkpointed
+            except FileNotFoundError:
+                return
+            con = self._connect()
+            con.execute(f"SET threads = {os.cpu_count() or 1}")
+            try:
+                con.execute("CHECKPOINT")
+            except duckdb.Error as exc:  # the rows are committed (in the WAL) whatever happens: tried again next time
+                log.warning("duckdb: checkpoint failed, left for the next write: %s", exc)
+            finally:
+                con.execute(f"SET threads = {int(self._threads or 1)}")
 
     # -- schema -----------------------------------------------------------------------------
     def ensure_schema(self) -> None:
@@ -248,9 +293,7 @@ class DuckDBWarehouse(Warehouse):
             with self._lock:
                 con = self._connect()
                 con.execute("CHECKPOINT")
-                con.execute(
-                    f"SET checkpoint_threshold = '{self._checkpoint_threshold or DEFAULT_CHECKPOINT_THRESHOLD}'"
-                )
+                con.execute(f"SET checkpoint_threshold = '{self._automatic_threshold()}'")
 
     # -- writes -----------------------------------------------------------------------------
     def _arrow_table(self, spec: TableSpec, rows: list[dict[str, Any]]) -> pa.Table:
@@ -391,6 +434,7 @@ class DuckDBWarehouse(Warehouse):
             raise ticket.error
         if not ticket.done:  # never acknowledge what was not written
             raise WarehouseUnavailable(f"batch {batch.message_id} was not written")
+        self._checkpoint_when_due()
         return ticket.written
 
     def _write_group(self, group: list[_Ticket]) -> None:

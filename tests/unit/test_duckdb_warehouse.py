@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -166,6 +167,40 @@ def test_bulk_writes_defer_checkpoints_then_restore_the_configured_threshold(tmp
         with default.bulk_writes():
             assert threshold(default) == "7.4 GiB"
         assert threshold(default) == "16.0 MiB"
+
+
+def test_the_loader_checkpoints_itself_on_every_core_once_the_wal_passes_its_threshold(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    wal = tmp_path / "w.duckdb.wal"
+    loader = DuckDBWarehouse(path, checkpoint_threshold="200KB", threads=1)
+    loader.ensure_schema()
+
+    def setting(name: str) -> str:
+        return str(loader._connect().execute(f"SELECT current_setting('{name}')").fetchone()[0])
+
+    assert setting("checkpoint_threshold") == "931.3 GiB"  # DuckDB's own is off: it would run on one thread
+    sizes = []
+    for n in range(40):
+        rows = [page_row(f"e{n}-{i}") for i in range(50)]
+        loader.write_batch(LoadBatch(message_id=f"m{n}", columns={"raw.page": to_columns(rows)}))
+        sizes.append(wal.stat().st_size if wal.exists() else 0)
+    assert any(later < earlier for earlier, later in itertools.pairwise(sizes))  # checkpointed: the WAL began again
+    assert all(size < 200_000 for size in sizes)  # each write that passed the threshold checkpointed before answering
+    assert setting("threads") == "1"  # back to the loader's cap after each checkpoint
+    assert loader.query("SELECT COUNT(*) AS n FROM raw.page") == [{"n": 2000}]
+    loader.close()
+
+
+@pytest.mark.parametrize(
+    ("text", "size"), [("256MB", 256_000_000), ("1.5 GiB", 1_610_612_736), ("16MiB", 16_777_216), ("512B", 512)]
+)
+def test_sizes_read_as_duckdb_reads_them(text: str, size: int) -> None:
+    assert duckdb_adapter.size_in_bytes(text) == size
+
+
+def test_a_size_without_a_unit_is_named() -> None:
+    with pytest.raises(ValueError, match="'256' is not a size"):
+        duckdb_adapter.size_in_bytes("256")
 
 
 def test_the_loaders_thread_cap_holds_on_every_connection_and_others_keep_duckdbs_default(tmp_path: Path) -> None:
