@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_SIZE_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
+
+
+def size_in_bytes(text: str) -> int:
+    """'256MB', '1.5 GiB', ... as DuckDB reads them (MB = 10^6 bytes, MiB = 2^20)."""
+    found = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)", text.strip())
+    if found is None:
+        raise ValueError(f"{text!r} is not a size such as 256MB")
+    return int(float(found.group(1)) * _SIZE_UNITS[found.group(2)])
 
 
 class PlatformSettings(BaseSettings):
@@ -24,7 +35,6 @@ class PlatformSettings(BaseSettings):
     )
     duckdb_checkpoint_threshold: str = Field(
         "256MB",
-        pattern=r"^\d+(\.\d+)?\s*(B|KB|MB|GB|KiB|MiB|GiB)$",
         description="WAL size at which the loader checkpoints DuckDB (its default 16MB would checkpoint every few messages)",
     )
     duckdb_load_threads: int = Field(
@@ -59,6 +69,12 @@ class PlatformSettings(BaseSettings):
         "demo-shop=wk_demo_shop",
         description="site_id=write_key pairs, comma separated; the write key is the tracker's site key",
     )
+
+    @field_validator("duckdb_checkpoint_threshold")
+    @classmethod
+    def _a_size(cls, value: str) -> str:
+        size_in_bytes(value)  # the loader reads it so: refused here, by name, rather than at its first write
+        return value
 
     @field_validator("write_keys")
     @classmethod

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_expo
 
 from shared.messages import column_height, to_rows
 from shared.schema import RAW_TABLES, TableSpec, all_tables, datasets, table
+from shared.settings import size_in_bytes
 from shared.warehouse.base import BadRows, LoadBatch, Warehouse, WarehouseUnavailable, bad_rows, load_sql
 from shared.warehouse.sqlglot_dialect import to_duckdb
 
@@ -40,7 +40,6 @@ _ARROW_TAKES: dict[str, tuple[pa.DataType, ...]] = {
 }
 DEFAULT_CHECKPOINT_THRESHOLD = "16MiB"  # DuckDB's own
 NO_AUTOMATIC_CHECKPOINT = "1000GB"  # DuckDB's threshold while the loader checkpoints itself
-_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
 _LINGER_SECONDS = 0.02  # a push subscription's next delivery arrives a few ms after an answer
 _CONCURRENCY_MEMORY_SECONDS = 1.0  # messages came in concurrently this recently: worth lingering for the next
 
@@ -59,14 +58,6 @@ def _is_lock_conflict(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.ConnectionException) or (
         isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
     )
-
-
-def size_in_bytes(text: str) -> int:
-    """'256MB', '1.5 GiB', ... as DuckDB reads them (MB = 10^6 bytes, MiB = 2^20)."""
-    found = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)", text.strip())
-    if found is None:
-        raise ValueError(f"{text!r} is not a size such as 256MB")
-    return int(float(found.group(1)) * _UNITS[found.group(2)])
 
 
 def _arrow_schema(spec: TableSpec) -> pa.Schema:
@@ -222,17 +213,22 @@ class DuckDBWarehouse(Warehouse):
             return NO_AUTOMATIC_CHECKPOINT
         return self._checkpoint_threshold or DEFAULT_CHECKPOINT_THRESHOLD
 
+    def _wal_past_threshold(self) -> bool:
+        assert self._checkpoint_bytes is not None
+        try:
+            return self.path.with_name(self.path.name + ".wal").stat().st_size >= self._checkpoint_bytes
+        except FileNotFoundError:
+            return False
+
     def _checkpoint_when_due(self) -> None:
         """The loader's own checkpoint, once the WAL has passed the threshold, on every core for its length."""
         if self._checkpoint_bytes is None:
             return
-        wal = self.path.with_name(self.path.name + ".wal")
+        if not self._wal_past_threshold():  # nearly every write: no lock taken
+            return
         with self._lock:
-            try:
-                if wal.stat().st_size < self._checkpoint_bytes:
-                    return  # not yet, or another caller has just checkpointed
-            except FileNotFoundError:
-                return
+            if not self._wal_past_threshold():
+                return  # another caller has just checkpointed
             con = self._connect()
             con.execute(f"SET threads = {os.cpu_count() or 1}")
             try:

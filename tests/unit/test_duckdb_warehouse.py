@@ -191,18 +191,6 @@ def test_the_loader_checkpoints_itself_on_every_core_once_the_wal_passes_its_thr
     loader.close()
 
 
-@pytest.mark.parametrize(
-    ("text", "size"), [("256MB", 256_000_000), ("1.5 GiB", 1_610_612_736), ("16MiB", 16_777_216), ("512B", 512)]
-)
-def test_sizes_read_as_duckdb_reads_them(text: str, size: int) -> None:
-    assert duckdb_adapter.size_in_bytes(text) == size
-
-
-def test_a_size_without_a_unit_is_named() -> None:
-    with pytest.raises(ValueError, match="'256' is not a size"):
-        duckdb_adapter.size_in_bytes("256")
-
-
 def test_the_loaders_thread_cap_holds_on_every_connection_and_others_keep_duckdbs_default(tmp_path: Path) -> None:
     def threads(wh: DuckDBWarehouse) -> int:
         return int(wh._connect().execute("SELECT current_setting('threads')").fetchone()[0])
