@@ -23,6 +23,9 @@ def _ephemeral_range() -> tuple[int, int]:
         return 32768, 60999  # Linux's default
 
 
+_HANDED_OUT: set[int] = set()  # never the same port twice in one process: its first taker may not have bound it yet
+
+
 def free_port() -> int:
     """A port free now, chosen below the ephemeral range: a port the kernel hands out for outgoing connections
     (the emulator's pushes, gRPC clients) may be taken again before the server that was given it binds it."""
@@ -30,11 +33,14 @@ def free_port() -> int:
     lowest = 20000 if low > 21000 else 1024
     for _ in range(50):
         port = random.randint(lowest, low - 1) if low - 1 > lowest else random.randint(high + 1, 65535)
+        if port in _HANDED_OUT:
+            continue
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
+            _HANDED_OUT.add(port)
             return port
     with socket.socket() as sock:  # a crowded machine: let the kernel choose
         sock.bind(("127.0.0.1", 0))

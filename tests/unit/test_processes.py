@@ -16,6 +16,14 @@ def http_server(port: int, log_dir: Path) -> ChildProcess:
     return ChildProcess("server", argv, env={}, log_dir=log_dir, port=port)
 
 
+def test_a_port_is_never_handed_out_twice_even_before_its_server_binds_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    draws = iter([20500, 20500, 20501])  # the same random port twice, nothing bound meanwhile
+    monkeypatch.setattr("local.processes.random.randint", lambda low, high: next(draws))
+    monkeypatch.setattr("local.processes._HANDED_OUT", set())
+    monkeypatch.setattr("local.processes._ephemeral_range", lambda: (32768, 60999))
+    assert (free_port(), free_port()) == (20500, 20501)
+
+
 def test_free_ports_are_below_the_ephemeral_range_and_bindable() -> None:
     low, _ = _ephemeral_range()
     for _ in range(20):
