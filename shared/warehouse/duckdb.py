@@ -245,8 +245,7 @@ class DuckDBWarehouse(Warehouse):
             for dataset in datasets():
                 con.execute(f"CREATE SCHEMA IF NOT EXISTS {dataset}")
             for spec in all_tables().values():
-                for statement in to_duckdb(spec.bigquery_ddl()):
-                    con.execute(statement)
+                con.execute(spec.duckdb_ddl())
             columns: dict[tuple[str, str], set[str]] = {}
             for schema, name, column in con.execute(
                 "SELECT schema_name, table_name, column_name FROM duckdb_columns() "
@@ -271,10 +270,9 @@ class DuckDBWarehouse(Warehouse):
             )
         for column in spec.columns:
             if column.name not in existing:
-                for statement in to_duckdb(
-                    f"ALTER TABLE {spec.dataset}.`{spec.name}` ADD COLUMN `{column.name}` {column.type}"
-                ):
-                    con.execute(statement)
+                # nullable whatever the schema says: the file's older rows have no value
+                nullable = column.model_copy(update={"mode": "NULLABLE"})
+                con.execute(f'ALTER TABLE {spec.dataset}."{spec.name}" ADD COLUMN {nullable.duckdb_definition()}')
 
     @contextmanager
     def bulk_writes(self) -> Iterator[None]:
