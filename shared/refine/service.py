@@ -308,32 +308,27 @@ def _standardise_new_values(run: _Run) -> tuple[int, int]:
     under older rules)."""
     started = time.perf_counter()
     candidates = run.sql("pii_candidates")
-    stamp = to_iso(utc_now())
-    rows = []
+    columns: dict[str, list[Any]] = {name: [] for name in ("value_id", "kind", "raw_value", "value", "valid", "reason")}
     for row in candidates:
-        std = pii.standardise(row["kind"], row["raw_value"])
-        rows.append(
-            {
-                "value_id": hashlib.sha256(
-                    f"{row['kind']}\x1f{row['raw_value']}\x1f{pii.RULES_VERSION}".encode()
-                ).hexdigest()[:32],
-                "kind": row["kind"],
-                "raw_value": row["raw_value"],
-                "value": std.value,
-                "valid": std.valid,
-                "reason": std.reason,
-                "standardised_at": stamp,
-                "rules_version": pii.RULES_VERSION,
-            }
+        kind, raw_value = row["kind"], row["raw_value"]
+        std = pii.standardise(kind, raw_value)
+        columns["value_id"].append(
+            hashlib.sha256(f"{kind}\x1f{raw_value}\x1f{pii.RULES_VERSION}".encode()).hexdigest()[:32]
         )
-    for i in range(0, len(rows), 50_000):
-        run.wh.insert_rows("refined.pii_values", rows[i : i + 50_000])
+        columns["kind"].append(kind)
+        columns["raw_value"].append(raw_value)
+        columns["value"].append(std.value)
+        columns["valid"].append(std.valid)
+        columns["reason"].append(std.reason)
+    columns["standardised_at"] = [to_iso(utc_now())] * len(candidates)
+    columns["rules_version"] = [pii.RULES_VERSION] * len(candidates)
+    run.wh.insert_columns("refined.pii_values", columns)
     try:  # the rows of values just standardised again by newer rules (the joins read the current rules' only)
         run.sql("pii_stale_delete")
     except Exception:  # BigQuery: rows streamed in the last ~30 minutes cannot be deleted yet; the next run does it
         log.warning("refine %s: PII values of older rules are left for the next run", run.run_id, exc_info=True)
     run.steps["pii_python"] = round(time.perf_counter() - started, 4)
-    return len(rows), sum(1 for row in candidates if row["restandardised"])
+    return len(candidates), sum(1 for row in candidates if row["restandardised"])
 
 
 def _finish(run: _Run, result: RefineRun) -> None:

@@ -195,6 +195,11 @@ class Warehouse(abc.ABC):
     def insert_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
         """Append rows (timestamps as ISO-8601 text). Raises BadRows or WarehouseUnavailable."""
 
+    def insert_columns(self, table: str, columns: dict[str, list[Any]]) -> None:
+        """Append rows given column by column (of equal length), as insert_rows. Adapters that take columns
+        natively override this."""
+        self.insert_rows(table, to_rows(columns))
+
     @abc.abstractmethod
     def write_batch(self, batch: LoadBatch) -> bool:
         """Write a message's rows and its ledger entry. False when the adapter knows the message was already

@@ -348,6 +348,14 @@ class DuckDBWarehouse(Warehouse):
             con = self._connect()
             self._insert(con, spec, rows)
 
+    def insert_columns(self, table_name: str, columns: dict[str, list[Any]]) -> None:
+        if not column_height(columns):
+            return
+        spec = table(table_name)
+        arrow = self._arrow_columns(spec, columns)  # one conversion per column, not per row
+        with self._lock:
+            self._insert_arrow(self._connect(), spec, [arrow])
+
     @contextmanager
     def incoming(self) -> Iterator[None]:
         with self._arrivals:

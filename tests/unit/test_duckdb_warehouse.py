@@ -74,6 +74,21 @@ def test_bad_rows_are_named_and_nothing_is_written(warehouse: DuckDBWarehouse) -
     assert warehouse.query("SELECT COUNT(*) AS n FROM ops.load_batches") == [{"n": 0}]
 
 
+def test_columns_are_inserted_as_rows_are_and_a_bad_one_is_named(warehouse: DuckDBWarehouse) -> None:
+    columns = to_columns([page_row("e1"), {**page_row("e2"), "user_id": "u2"}])
+    warehouse.insert_columns("raw.page", columns)
+    warehouse.insert_columns("raw.page", {})  # nothing to insert
+    rows = warehouse.query("SELECT event_id, user_id, event_time FROM raw.page ORDER BY event_id")
+    assert [(r["event_id"], r["user_id"], r["event_time"].isoformat()) for r in rows] == [
+        ("e1", None, "2026-11-23T09:59:59.500000+00:00"),
+        ("e2", "u2", "2026-11-23T09:59:59.500000+00:00"),
+    ]
+    with pytest.raises(BadRows) as caught:
+        warehouse.insert_columns("raw.page", {**columns, "event_time": ["2026-11-23T10:00:00Z", "yesterday"]})
+    assert sorted(caught.value.bad) == [1] and "'yesterday' is not a TIMESTAMP" in caught.value.bad[1]
+    assert warehouse.query("SELECT COUNT(*) AS n FROM raw.page") == [{"n": 2}]
+
+
 def test_a_reader_waits_for_the_writer_to_let_go(tmp_path: Path) -> None:
     writer = DuckDBWarehouse(tmp_path / "w.duckdb", release_after_idle=0.05)
     writer.ensure_schema()
