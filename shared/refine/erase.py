@@ -99,7 +99,7 @@ def erase_person(warehouse: Warehouse, request: ErasureRequest, caller: str | No
     node = node_of(request)
     request_id = request.request_id or "erase-" + hashlib.sha256(node.encode()).hexdigest()[:20]
     try:
-        with exclusive_writer(warehouse, "erase", f"{request_id}/{uuid.uuid4().hex[:8]}"):
+        with exclusive_writer(warehouse, "erase", f"{request_id}/{uuid.uuid4().hex[:8]}"), warehouse.bulk_writes():
             return _erase(warehouse, request_id, node, request.site_id, request.requested_by, caller)
     except WriterBusy as busy:
         raise ErasureBusy(busy.holder) from None

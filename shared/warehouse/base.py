@@ -176,8 +176,8 @@ class Warehouse(abc.ABC):
 
     @contextmanager
     def bulk_writes(self) -> Iterator[None]:
-        """Around a run of large writes (refine): what the warehouse does to make them cheap, and undoes after.
-        BigQuery needs nothing."""
+        """Around a run of large writes (refine, erase): what the warehouse does to make them cheap, and undoes
+        after; the run's work tables (refined.work_*) last until it ends. BigQuery needs nothing."""
         yield
 
     @contextmanager

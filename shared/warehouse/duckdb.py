@@ -19,7 +19,7 @@ from shared.messages import column_height, to_rows
 from shared.schema import RAW_TABLES, TableSpec, all_tables, datasets, table
 from shared.settings import size_in_bytes
 from shared.warehouse.base import BadRows, LoadBatch, Warehouse, WarehouseUnavailable, bad_rows, load_sql
-from shared.warehouse.sqlglot_dialect import to_duckdb
+from shared.warehouse.sqlglot_dialect import WORK_CATALOG, to_duckdb
 
 _ARROW_TYPES: dict[str, pa.DataType] = {
     "STRING": pa.string(),
@@ -134,6 +134,7 @@ class DuckDBWarehouse(Warehouse):
             size_in_bytes(checkpoint_threshold) if threads and checkpoint_threshold and not read_only else None
         )
         self._last_use = 0.0
+        self._holds = 0  # bulk_writes under way: the connection (and its in-memory work tables) is kept
         self._releaser: threading.Thread | None = None
         self._queue: list[_Ticket] = []
         self._queue_lock = threading.Lock()
@@ -170,6 +171,8 @@ class DuckDBWarehouse(Warehouse):
                     raise WarehouseUnavailable(f"{self.path} is held by another process: {exc}") from exc
                 raise
             self._connection.execute("SET TimeZone = 'UTC'")
+            if not self.read_only:  # only writers make work tables
+                self._connection.execute(f"ATTACH ':memory:' AS {WORK_CATALOG}")
             if self._checkpoint_threshold and not self.read_only:
                 # The loader's many small commits: fewer, larger checkpoints (one also runs when the file is let go).
                 self._connection.execute(f"SET checkpoint_threshold = '{self._automatic_threshold()}'")
@@ -201,7 +204,7 @@ class DuckDBWarehouse(Warehouse):
                 with self._lock:
                     if self._connection is None:
                         return
-                    if time.monotonic() - self._last_use >= self._idle:
+                    if not self._holds and time.monotonic() - self._last_use >= self._idle:
                         self.close()
                         return
 
@@ -276,15 +279,18 @@ class DuckDBWarehouse(Warehouse):
 
     @contextmanager
     def bulk_writes(self) -> Iterator[None]:
-        """DuckDB checkpoints the whole file whenever its WAL passes the threshold: every big step of a run would
-        rewrite the database. Checkpoints wait for the end of the run instead, then the configured threshold is
-        back (the setting is the connection's, not the file's)."""
+        """One connection throughout, never let go while idle: the run's work tables live in its in-memory
+        database (WORK_CATALOG). And DuckDB checkpoints the whole file whenever its WAL passes the threshold: every
+        big step of a run would rewrite the database. Checkpoints wait for the end of the run instead, then the
+        configured threshold is back (the setting is the connection's, not the file's)."""
         with self._lock:
+            self._holds += 1
             self._connect().execute("SET checkpoint_threshold = '8GB'")
         try:
             yield
         finally:
             with self._lock:
+                self._holds -= 1
                 con = self._connect()
                 con.execute("CHECKPOINT")
                 con.execute(f"SET checkpoint_threshold = '{self._automatic_threshold()}'")

@@ -12,6 +12,12 @@ from sqlglot.errors import ErrorLevel
 # dropped by the run that made them, and by the next one). Any other table option still raises.
 _BIGQUERY_ONLY_OPTIONS = frozenset({"expiration_timestamp"})
 
+# A run's work tables (refined.work_*: the identity graph's labels, the assignment, ...) live in an in-memory
+# database the DuckDB adapter attaches under this name: written and read again within one run, they are not
+# worth compressing into the file (the identity steps at 3M events: 6.4 s against 11.9 s). BigQuery keeps them
+# in the dataset, where they expire.
+WORK_CATALOG = "cdp_work"
+
 
 def _duckdb_equivalents(tree: exp.Expression) -> exp.Expression:
     """GoogleSQL that sqlglot would translate wrongly, translated here:
@@ -35,6 +41,13 @@ def _duckdb_equivalents(tree: exp.Expression) -> exp.Expression:
     return tree
 
 
+def _work_tables_in_memory(tree: exp.Expression) -> exp.Expression:
+    for name in list(tree.find_all(exp.Table)):
+        if name.db == "refined" and name.name.startswith("work_") and not name.catalog:
+            name.set("db", exp.to_identifier(WORK_CATALOG))
+    return tree
+
+
 def _drop_bigquery_only_options(tree: exp.Expression) -> exp.Expression:
     for prop in list(tree.find_all(exp.Property)):
         if prop.name.lower() in _BIGQUERY_ONLY_OPTIONS:
@@ -53,7 +66,7 @@ def to_duckdb(googlesql: str) -> list[str]:
     for tree in statements:
         if tree is None:
             continue
-        tree = _duckdb_equivalents(_drop_bigquery_only_options(tree))
+        tree = _work_tables_in_memory(_duckdb_equivalents(_drop_bigquery_only_options(tree)))
         text = tree.sql(dialect="duckdb", unsupported_level=ErrorLevel.RAISE)
         if text.strip():
             out.append(text)

@@ -194,6 +194,21 @@ def test_id_columns_are_stored_with_the_compression_the_schema_names(tmp_path: P
         assert _compressions(newer, "refined.events")["device_key"] == "FSST"
 
 
+def test_a_runs_work_tables_live_in_memory_and_the_connection_is_kept_until_the_run_ends(tmp_path: Path) -> None:
+    wh = DuckDBWarehouse(tmp_path / "w.duckdb", release_after_idle=0.05)
+    wh.ensure_schema()
+    with wh.bulk_writes():
+        wh.query("CREATE OR REPLACE TABLE refined.work_probe AS SELECT 7 AS a")
+        time.sleep(0.3)  # idle for six times release_after_idle
+        assert wh.query("SELECT a FROM refined.work_probe") == [{"a": 7}]
+        where = wh.query("SELECT database_name AS db FROM duckdb_tables() WHERE table_name = 'work_probe'")
+        assert where == [{"db": "cdp_work"}]  # not in the file
+    time.sleep(0.3)
+    assert wh._connection is None  # let go once the run is over
+    assert wh.query("SELECT COUNT(*) AS n FROM duckdb_tables() WHERE table_name = 'work_probe'") == [{"n": 0}]
+    wh.close()
+
+
 def test_bulk_writes_defer_checkpoints_then_restore_the_configured_threshold(tmp_path: Path) -> None:
     def threshold(wh: DuckDBWarehouse) -> str:
         return wh._connect().execute("SELECT current_setting('checkpoint_threshold')").fetchone()[0]

@@ -134,7 +134,7 @@ def test_a_work_tables_expiry_is_bigquery_only_and_other_table_options_still_rai
     expiring = (
         "CREATE OR REPLACE TABLE refined.work_x OPTIONS (expiration_timestamp = CURRENT_TIMESTAMP()) AS SELECT 1 AS a"
     )
-    assert to_duckdb(expiring) == ["CREATE OR REPLACE TABLE refined.work_x AS SELECT 1 AS a"]
+    assert to_duckdb(expiring) == ["CREATE OR REPLACE TABLE cdp_work.work_x AS SELECT 1 AS a"]
     with pytest.raises(UnsupportedError):
         to_duckdb("CREATE OR REPLACE TABLE refined.work_x OPTIONS (description = 'x') AS SELECT 1 AS a")
 
