@@ -11,8 +11,10 @@ import hashlib
 import logging
 import time
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, model_validator
@@ -23,6 +25,7 @@ from shared.timeutil import to_iso, utc_now
 from shared.warehouse.base import Warehouse
 
 log = logging.getLogger("cdp.refine")
+_T = TypeVar("_T")
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 DEFAULT_TIME_ZONE = "Asia/Seoul"
@@ -158,6 +161,11 @@ class _Run:
         return passes, converged
 
 
+def _timed(work: Callable[..., _T], *args: Any) -> tuple[_T, float]:
+    started = time.perf_counter()
+    return work(*args), round(time.perf_counter() - started, 4)
+
+
 def _utc_offset(zone: str, moment: datetime) -> int:
     offset = moment.astimezone(ZoneInfo(zone)).utcoffset()
     return int(offset.total_seconds()) if offset is not None else 0
@@ -228,13 +236,24 @@ def _refine(run: _Run, result: RefineRun, *, full: bool) -> None:
             time_zone=zone,
             utc_offset_seconds=_utc_offset(zone, run.params["period_end"]),
         )
-    # 1. the period's events (deduplicated), PII standardised in Python, traits, sessions.
+    # 1. the period's events (deduplicated), their sessions while Python standardises their PII, traits.
     run.sql("events_delete")
     run.sql("erased_seen", users_from=run.params["period_start"] - timedelta(days=1))
     run.sql("events_insert")
     if not full:
         run.sql("events_boundary_dedupe")
-    result.pii_values_new, result.pii_values_restandardised = _standardise_new_values(run)
+    # The period's raw PII values never standardised by the current rules (and every cached value of older rules)
+    # are standardised in Python into refined.pii_values, while the warehouse makes the sessions (which read no PII).
+    candidates = run.sql("pii_candidates")
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="refine-pii") as python:
+        standardising = python.submit(_timed, _standardised_columns, candidates)
+        run.sql("sessions_boundary")
+        run.sql("sessions_delete")
+        run.sql("sessions_insert")
+        columns, run.steps["pii_python"] = standardising.result()
+    _store_standardised(run, columns)
+    result.pii_values_new = len(candidates)
+    result.pii_values_restandardised = sum(1 for row in candidates if row["restandardised"])
     # New PII rules changed cached forms: the traits of every period are made again (profiles read them all),
     # with the erased ids of every period left out.
     history = {"period_start": EPOCH} if result.pii_values_restandardised and not full else {}
@@ -243,9 +262,6 @@ def _refine(run: _Run, result: RefineRun, *, full: bool) -> None:
         run.sql("erased_seen", users_from=EPOCH)
     run.sql("traits_delete", **history)
     run.sql("traits_insert", **history)
-    run.sql("sessions_boundary")
-    run.sql("sessions_delete")
-    run.sql("sessions_insert")
     # 2. the identity graph: accumulated edges, guards, components with bounded label propagation.
     if full:
         run.sql("edges_delete_all")
@@ -302,12 +318,9 @@ def _refine(run: _Run, result: RefineRun, *, full: bool) -> None:
     run.sql("work_cleanup")
 
 
-def _standardise_new_values(run: _Run) -> tuple[int, int]:
-    """The period's raw PII values never standardised by the current rules (and every cached value of older
-    rules), standardised in Python into refined.pii_values. Returns (values standardised, of which were cached
-    under older rules)."""
-    started = time.perf_counter()
-    candidates = run.sql("pii_candidates")
+def _standardised_columns(candidates: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """refined.pii_values' columns for the candidate raw values, standardised by the current rules. Pure Python:
+    it runs on a thread of its own while the warehouse makes the sessions."""
     columns: dict[str, list[Any]] = {name: [] for name in ("value_id", "kind", "raw_value", "value", "valid", "reason")}
     for row in candidates:
         kind, raw_value = row["kind"], row["raw_value"]
@@ -322,13 +335,17 @@ def _standardise_new_values(run: _Run) -> tuple[int, int]:
         columns["reason"].append(std.reason)
     columns["standardised_at"] = [to_iso(utc_now())] * len(candidates)
     columns["rules_version"] = [pii.RULES_VERSION] * len(candidates)
+    return columns
+
+
+def _store_standardised(run: _Run, columns: dict[str, list[Any]]) -> None:
+    started = time.perf_counter()
     run.wh.insert_columns("refined.pii_values", columns)
     try:  # the rows of values just standardised again by newer rules (the joins read the current rules' only)
         run.sql("pii_stale_delete")
     except Exception:  # BigQuery: rows streamed in the last ~30 minutes cannot be deleted yet; the next run does it
         log.warning("refine %s: PII values of older rules are left for the next run", run.run_id, exc_info=True)
-    run.steps["pii_python"] = round(time.perf_counter() - started, 4)
-    return len(candidates), sum(1 for row in candidates if row["restandardised"])
+    run.steps["pii_store"] = round(time.perf_counter() - started, 4)
 
 
 def _finish(run: _Run, result: RefineRun) -> None:

@@ -31,8 +31,9 @@ class Column(BaseModel):
     description: str = ""
     # DuckDB only: the compression the column is stored with, instead of DuckDB's choice. DuckDB tries every
     # method on every segment it writes; ids nearly all distinct (event ids, nodes) end up FSST anyway, and
-    # naming it writes them 40% faster at the same size (README, Benchmarks, session 10).
-    duckdb_compression: Literal["fsst"] | None = None
+    # naming it writes them 40% faster at the same size; a column of a few values (event table, os) ends up a
+    # dictionary, about 10% faster named (README, Benchmarks, session 10).
+    duckdb_compression: Literal["fsst", "dictionary"] | None = None
 
     @property
     def required(self) -> bool:

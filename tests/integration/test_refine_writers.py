@@ -72,14 +72,14 @@ def test_an_erasure_waits_for_a_refine_run_really_under_way(
 ) -> None:
     """The race the claim closes: the run has read the person's events and is between steps."""
     in_run, go_on = threading.Event(), threading.Event()
-    standardise = service._standardise_new_values
+    standardise = service._standardised_columns
 
-    def paused(run: service._Run) -> int:
+    def paused(candidates: list[dict[str, object]]) -> dict[str, list[object]]:
         in_run.set()
         assert go_on.wait(30)
-        return standardise(run)
+        return standardise(candidates)
 
-    monkeypatch.setattr(service, "_standardise_new_values", paused)
+    monkeypatch.setattr(service, "_standardised_columns", paused)
     results: list[object] = []
     runner = threading.Thread(target=lambda: results.append(run_refine(wh, REQUEST)))
     runner.start()
@@ -122,10 +122,10 @@ def test_a_crashed_writers_claim_expires_and_goes_with_the_next_release(wh: Duck
 
 
 def test_the_claim_is_released_when_a_run_fails(wh: DuckDBWarehouse, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(run: service._Run) -> int:
+    def broken(candidates: list[dict[str, object]]) -> dict[str, list[object]]:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(service, "_standardise_new_values", broken)
+    monkeypatch.setattr(service, "_standardised_columns", broken)
     with pytest.raises(RefineFailed, match="disk on fire"):
         run_refine(wh, REQUEST)
     assert count(wh, "refined.writers") == 0
