@@ -245,8 +245,8 @@ def _refine(run: _Run, result: RefineRun, *, full: bool) -> None:
     # The period's raw PII values never standardised by the current rules (and every cached value of older rules)
     # are standardised in Python into refined.pii_values, while the warehouse makes the sessions (which read no PII).
     candidates = run.sql("pii_candidates")
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="refine-pii") as python:
-        standardising = python.submit(_timed, _standardised_columns, candidates)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="refine-pii") as pii_thread:
+        standardising = pii_thread.submit(_timed, _standardised_columns, candidates)
         run.sql("sessions_boundary")
         run.sql("sessions_delete")
         run.sql("sessions_insert")
@@ -339,6 +339,7 @@ def _standardised_columns(candidates: list[dict[str, Any]]) -> dict[str, list[An
 
 
 def _store_standardised(run: _Run, columns: dict[str, list[Any]]) -> None:
+    """Appends the standardised values to the cache, then drops the rows of older rules they replace."""
     started = time.perf_counter()
     run.wh.insert_columns("refined.pii_values", columns)
     try:  # the rows of values just standardised again by newer rules (the joins read the current rules' only)
