@@ -389,7 +389,9 @@ def test_after_concurrent_messages_a_lone_commit_lingers_for_the_next_one(
         lone = pool.submit(_message, warehouse, 3)
         time.sleep(0.05)  # inside the linger
         late = pool.submit(_message, warehouse, 4, delay=0.05)
-        assert abs(lone.result() - late.result()) < 0.1
+        lone.result(), late.result()
+    # one commit for the lone message and the late one: it waited (without lingering, [2, 1, 1]). Not their finish
+    # times: a loaded machine wakes two threads of one commit 0.1 s apart (seen once in a clean-clone CI run).
     assert groups == [2, 2]
     assert warehouse.query("SELECT COUNT(*) AS n FROM raw.page") == [{"n": 4}]
 
@@ -403,5 +405,5 @@ def test_without_concurrency_lately_a_lone_commit_does_not_linger(
         lone = pool.submit(_message, warehouse, 1)
         time.sleep(0.05)
         late = pool.submit(_message, warehouse, 2, delay=0.2)
-        assert late.result() - lone.result() > 0.1  # the first did not wait for the second
-    assert groups == [1, 1]
+        lone.result(), late.result()
+    assert groups == [1, 1]  # the first did not wait for the second (lingering, it would have taken it: [2])
