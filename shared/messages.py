@@ -164,8 +164,13 @@ def to_rows(columns: dict[str, list[Any]]) -> list[dict[str, Any]]:
 
 
 def column_height(columns: dict[str, list[Any]]) -> int:
-    """The number of rows of a table given as columns (of equal length)."""
-    return len(next(iter(columns.values()), ()))
+    """The number of rows of a table given as columns. Raises ValueError naming each column's length when they
+    differ."""
+    heights = {len(values) for values in columns.values()}
+    if len(heights) > 1:
+        lengths = ", ".join(f"{name}: {len(values)}" for name, values in columns.items())
+        raise ValueError(f"columns of different lengths ({lengths})")
+    return heights.pop() if heights else 0
 
 
 def kept_payload(text: str) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from shared.messages import (
     GZIP_MAGIC,
     ROWS_SCHEMA,
     MessageDecodeError,
+    column_height,
     decode_arrow_message,
     decode_message,
     is_arrow,
@@ -67,8 +68,10 @@ def _columns_of(tables: Any) -> dict[str, dict[str, list[Any]]]:
     for name, columns in tables.items():
         if not all(isinstance(values, list) for values in columns.values()):
             raise PermanentMessageError(f"message table {name!r}: every column must be a list of values")
-        if len({len(values) for values in columns.values()}) > 1:
-            raise PermanentMessageError(f"message table {name!r}: columns of different lengths")
+        try:
+            column_height(columns)
+        except ValueError as exc:
+            raise PermanentMessageError(f"message table {name!r}: {exc}") from None
     return tables
 
 

@@ -197,7 +197,8 @@ class Warehouse(abc.ABC):
 
     def insert_columns(self, table: str, columns: dict[str, list[Any]]) -> None:
         """Append rows given column by column (of equal length), as insert_rows. Adapters that take columns
-        natively override this."""
+        natively override this. Raises ValueError when the columns' lengths differ."""
+        column_height(columns)
         self.insert_rows(table, to_rows(columns))
 
     @abc.abstractmethod

@@ -86,6 +86,8 @@ def test_columns_are_inserted_as_rows_are_and_a_bad_one_is_named(warehouse: Duck
     with pytest.raises(BadRows) as caught:
         warehouse.insert_columns("raw.page", {**columns, "event_time": ["2026-11-23T10:00:00Z", "yesterday"]})
     assert sorted(caught.value.bad) == [1] and "'yesterday' is not a TIMESTAMP" in caught.value.bad[1]
+    with pytest.raises(ValueError, match=r"columns of different lengths \(.*event_id: 2, .*user_id: 1"):
+        warehouse.insert_columns("raw.page", {**columns, "user_id": ["u1"]})
     assert warehouse.query("SELECT COUNT(*) AS n FROM raw.page") == [{"n": 2}]
 
 

@@ -66,6 +66,8 @@ def test_rows_to_columns_and_back() -> None:
     ]
     with pytest.raises(ValueError):
         to_rows({"a": [1, 2], "b": [1]})  # columns of different lengths are not a table
+    with pytest.raises(ValueError, match=r"columns of different lengths \(a: 2, b: 1\)"):
+        column_height({"a": [1, 2], "b": [1]})
 
 
 def test_rows_with_the_same_keys_in_any_order_become_the_same_columns() -> None:
