@@ -3,7 +3,8 @@
 Each size runs in its own process (so that its peak memory is its own): synthetic rows are generated inside
 DuckDB straight into the raw tables, a bare group-by of the same events is timed as the yardstick, then a
 full refine runs. Reported: refine seconds, bare group-by seconds, their ratio (target <= 15x, and 10M in
-<= 30 s), events/s, growth between sizes, peak RSS, and the three slowest steps against the group-by.
+<= 30 s), events/s, growth between sizes, peak RSS, the three slowest steps against the group-by, and the
+floor: the least work any refine of these events has to do, timed after the run on the same file.
 
     .venv/bin/python -m bench.refine_bench --sizes 1000000
     .venv/bin/python -m bench.refine_bench                    # 1M, 3M, 10M
@@ -146,6 +147,45 @@ GROUP BY anonymous_id
 """
 
 
+# The floor: work that every shape of refine has to do at least, none of its logic. Storing the run's
+# deduplicated events once more (the same rows, columns and compression as refined.events), one window over
+# the devices (sessions take three over the same order, then group the sessions), and one group-by per
+# identity node with eight aggregates (profiles take about twenty, then group per customer). Dedupe, the
+# identity graph, PII and the other tables come on top.
+FLOOR_STEPS = {
+    "store_events": "INSERT INTO bench_floor.events SELECT * FROM refined.events",
+    "one_window": """
+        CREATE TEMP TABLE floor_window AS
+        SELECT site_id, device_key, epoch_us(event_time)
+            - LAG(epoch_us(event_time)) OVER (PARTITION BY site_id, device_key ORDER BY event_time) AS gap_us
+        FROM refined.events""",
+    "one_group_by": """
+        CREATE TEMP TABLE floor_group_by AS
+        SELECT node, MIN(event_time), MAX(event_time), MAX_BY(device_type, event_time), MAX_BY(os, event_time),
+            MAX_BY(browser, event_time), MAX_BY(region, event_time), COUNT_IF(source_table = 'page'),
+            COUNT_IF(source_table = 'event')
+        FROM refined.events GROUP BY node""",
+}
+
+
+def measure_floor(con: Any) -> dict[str, float]:
+    """Seconds of each FLOOR_STEPS step on a refined file; what they made is dropped again."""
+    from shared.schema import table
+
+    floor_events = table("refined.events").model_copy(update={"dataset": "bench_floor"})
+    con.execute("CREATE SCHEMA bench_floor")
+    con.execute(floor_events.duckdb_ddl())
+    seconds = {}
+    for step, sql in FLOOR_STEPS.items():
+        started = time.perf_counter()
+        con.execute(sql)
+        seconds[step] = round(time.perf_counter() - started, 3)
+    con.execute("DROP SCHEMA bench_floor CASCADE")
+    con.execute("DROP TABLE floor_window")
+    con.execute("DROP TABLE floor_group_by")
+    return seconds
+
+
 def _cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -174,6 +214,8 @@ def run_one(events: int, keep: Path | None = None) -> dict[str, Any]:
     started = time.perf_counter()
     rerun = run_refine(warehouse, RefineRequest(mode="incremental", overlap_hours=48, now=now, trigger="bench"))
     incremental_seconds = time.perf_counter() - started
+    peak_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # the runs', not the floor's
+    floor = measure_floor(warehouse._connect())
     warehouse.close()
     if keep is None:
         shutil.rmtree(folder, ignore_errors=True)
@@ -194,8 +236,10 @@ def run_one(events: int, keep: Path | None = None) -> dict[str, Any]:
         "events_per_second": round(events / refine_seconds),
         "incremental_2d_seconds": round(incremental_seconds, 2),
         "incremental_events": rerun.events_read,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_rss_mb": peak_rss_mb,
         "load_average_1m": round(os.getloadavg()[0], 2),  # other work on the machine skews the timings
+        "floor_seconds": floor,
+        "floor_ratio": round(sum(floor.values()) / bare_seconds, 1),
         "slowest_steps": dict(sorted(run.step_seconds.items(), key=lambda kv: -kv[1])[:8]),
     }
 
@@ -234,6 +278,11 @@ def main(argv: list[str] | None = None) -> int:
         bare = result["bare_group_by_seconds"]
         steps = list(result["slowest_steps"].items())[:3]
         print("    slowest steps: " + ", ".join(f"{name} {sec:.2f} s ({sec / bare:.1f}x)" for name, sec in steps))
+        floor = result["floor_seconds"]
+        print(
+            f"    floor {sum(floor.values()):.2f} s ({result['floor_ratio']:.1f}x): "
+            + ", ".join(f"{name} {sec:.2f} s ({sec / bare:.1f}x)" for name, sec in floor.items())
+        )
     for before, after in itertools.pairwise(results):
         growth = (after["refine_seconds"] / before["refine_seconds"]) / (after["events"] / before["events"])
         print(

@@ -1,0 +1,24 @@
+"""The refine benchmark's own run, on a few thousand synthetic events: what `make bench` reports is what it did."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from bench.refine_bench import FLOOR_STEPS, run_one
+
+
+def test_one_size_reports_the_refine_and_its_floor_and_leaves_the_file_as_refined(tmp_path: Path) -> None:
+    result = run_one(3_000, keep=tmp_path)
+
+    assert result["events"] == 3_000
+    assert result["profiles"] == result["customers"] > 200  # about one customer per ten events
+    assert set(result["floor_seconds"]) == set(FLOOR_STEPS)
+    assert all(seconds > 0 for seconds in result["floor_seconds"].values())
+    assert result["floor_ratio"] == round(sum(result["floor_seconds"].values()) / result["bare_group_by_seconds"], 1)
+    with duckdb.connect(str(tmp_path / "bench.duckdb"), read_only=True) as con:
+        schemas = {row[0] for row in con.execute("SELECT schema_name FROM information_schema.schemata").fetchall()}
+        refined_events = con.execute("SELECT COUNT(*) FROM refined.events").fetchone()
+    assert "bench_floor" not in schemas  # the floor's copy of the events is dropped again
+    assert refined_events == (result["events_read"],)
