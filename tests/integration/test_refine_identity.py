@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from shared.refine.service import RefineFailed, RefineRequest, refine_status, run_refine
+from shared.timeutil import to_iso
 from shared.warehouse.duckdb import DuckDBWarehouse
 from tests.refine_truth import T0, RawEvents, node
 
@@ -130,6 +131,32 @@ def test_junk_ids_do_not_link(warehouse: DuckDBWarehouse) -> None:
     assert junk[0]["n"] >= 3
     invalid = warehouse.query("SELECT kind, reason FROM refined.pii_values WHERE NOT valid ORDER BY kind")
     assert {(r["kind"], r["reason"]) for r in invalid} >= {("email", "junk"), ("phone", "junk")}
+
+
+def test_an_event_id_counts_once_per_table_as_its_first_received_row(warehouse: DuckDBWarehouse) -> None:
+    raw = RawEvents()
+    first = raw.page(at(0), "dev-a", url="https://shop.kr/first")
+    # the same page view again, received later, with another page (a replay carries what the client had then),
+    # and once more received before both: the earliest received row is the event
+    raw.rows["page"].append({**first, "page_url": "https://shop.kr/later", "received_at": to_iso(at(9))})
+    raw.rows["page"].append({**first, "page_url": "https://shop.kr/earliest", "received_at": to_iso(at(-1))})
+    raw.page(at(1), "dev-a", url="https://shop.kr/other")
+    # an identify call that happens to carry the page view's id is another table's event: both count
+    raw.identify(at(2), "dev-a", "U1", event_id=first["event_id"])
+    raw.insert(warehouse)
+
+    run = refine(warehouse)
+
+    rows = warehouse.query(
+        "SELECT source_table, event_id, page_url FROM refined.events ORDER BY event_time, source_table"
+    )
+    assert run.events_read == 3
+    assert [(r["source_table"], r["page_url"]) for r in rows] == [
+        ("page", "https://shop.kr/earliest"),
+        ("page", "https://shop.kr/other"),
+        ("user", None),
+    ]
+    assert rows[0]["event_id"] == rows[2]["event_id"] == first["event_id"]
 
 
 def test_rerun_is_idempotent(warehouse: DuckDBWarehouse) -> None:
