@@ -174,15 +174,17 @@ def measure_floor(con: Any) -> dict[str, float]:
 
     floor_events = table("refined.events").model_copy(update={"dataset": "bench_floor"})
     con.execute("CREATE SCHEMA bench_floor")
-    con.execute(floor_events.duckdb_ddl())
     seconds = {}
-    for step, sql in FLOOR_STEPS.items():
-        started = time.perf_counter()
-        con.execute(sql)
-        seconds[step] = round(time.perf_counter() - started, 3)
-    con.execute("DROP SCHEMA bench_floor CASCADE")
-    con.execute("DROP TABLE floor_window")
-    con.execute("DROP TABLE floor_group_by")
+    try:  # a step that fails leaves no copy of the events in a kept file (run_one(keep=...))
+        con.execute(floor_events.duckdb_ddl())
+        for step, sql in FLOOR_STEPS.items():
+            started = time.perf_counter()
+            con.execute(sql)
+            seconds[step] = round(time.perf_counter() - started, 3)
+    finally:
+        con.execute("DROP SCHEMA bench_floor CASCADE")
+        con.execute("DROP TABLE IF EXISTS floor_window")
+        con.execute("DROP TABLE IF EXISTS floor_group_by")
     return seconds
 
 

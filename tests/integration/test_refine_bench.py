@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pytest
 
-from bench.refine_bench import FLOOR_STEPS, run_one
+from bench.refine_bench import FLOOR_STEPS, measure_floor, run_one
 
 
 def test_one_size_reports_the_refine_and_its_floor_and_leaves_the_file_as_refined(tmp_path: Path) -> None:
@@ -24,3 +25,22 @@ def test_one_size_reports_the_refine_and_its_floor_and_leaves_the_file_as_refine
         refined_events = con.execute("SELECT COUNT(*) FROM refined.events").fetchone()
     assert "bench_floor" not in schemas  # the floor's copy of the events is dropped again
     assert refined_events == (result["events_read"],)
+
+
+def test_a_floor_step_that_fails_is_raised_and_leaves_no_copy_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.warehouse.duckdb import DuckDBWarehouse
+
+    warehouse = DuckDBWarehouse(tmp_path / "bench.duckdb")
+    warehouse.ensure_schema()
+    monkeypatch.setitem(FLOOR_STEPS, "one_window", "SELECT no_such_column FROM refined.events")
+    con = warehouse._connect()
+
+    with pytest.raises(duckdb.BinderException, match="no_such_column"):
+        measure_floor(con)
+
+    schemas = {row[0] for row in con.execute("SELECT schema_name FROM information_schema.schemata").fetchall()}
+    temp_tables = con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()
+    warehouse.close()
+    assert "bench_floor" not in schemas and temp_tables == []
